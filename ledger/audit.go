@@ -1,0 +1,204 @@
+package ledger
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"math/big"
+	"sort"
+	"strings"
+)
+
+// AuditReport is the result of Audit. OK is true only when Problems is empty.
+type AuditReport struct {
+	OK       bool
+	Entries  uint64 // journal entries checked
+	Accounts int    // accounts (wallets and system accounts) whose balance was recomputed
+	Wallets  int
+	// Totals is, per currency, the sum of every account's stored balance; zero in a sound ledger.
+	Totals   map[string]int64
+	Problems []string // at most MaxAuditProblems, then a final "... more" line
+}
+
+// MaxAuditProblems caps AuditReport.Problems.
+const MaxAuditProblems = 100
+
+// Audit recomputes every account's balance from the journal in one consistent read transaction and checks that
+// every entry sums to zero, every wallet's and system account's stored balance equals the sum of its postings,
+// no wallet is negative or holds more than it has, every wallet's statement lines add up to its balance, and
+// each currency's accounts sum to zero.
+func (l *Ledger) Audit(ctx context.Context) (AuditReport, error) {
+	rep := AuditReport{Totals: map[string]int64{}}
+	problems := 0
+	fail := func(format string, args ...any) {
+		problems++
+		if problems <= MaxAuditProblems {
+			rep.Problems = append(rep.Problems, fmt.Sprintf(format, args...))
+		}
+	}
+	err := l.view(func(r *rtx) error {
+		// Exact sums: a corrupt entry must be reported, not wrapped.
+		sums := map[string]*big.Int{}
+		add := func(account string, amount int64) {
+			s := sums[account]
+			if s == nil {
+				s = new(big.Int)
+				sums[account] = s
+			}
+			s.Add(s, big.NewInt(amount))
+		}
+		var lastSeq uint64
+		err := r.journal.ForEach(func(k, v []byte) error {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			rep.Entries++
+			var e Entry
+			if err := json.Unmarshal(v, &e); err != nil {
+				fail("journal entry %x: undecodable: %v", k, err)
+				return nil
+			}
+			seq := binary.BigEndian.Uint64(k)
+			if seq != e.Seq || seq <= lastSeq {
+				fail("journal entry %d: stored under key %d after %d", e.Seq, seq, lastSeq)
+			}
+			lastSeq = seq
+			total := new(big.Int)
+			for _, p := range e.Postings {
+				total.Add(total, big.NewInt(p.Amount))
+				add(p.Account, p.Amount)
+				if !strings.HasSuffix(p.Account, ":"+e.Currency) && !strings.HasPrefix(p.Account, walletAccountPrefix) {
+					fail("journal entry %d: posts to %s in currency %s", e.Seq, p.Account, e.Currency)
+				}
+			}
+			if total.Sign() != 0 {
+				fail("journal entry %d (%s %s): postings sum to %s, not zero", e.Seq, e.Kind, e.Reference, total)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+
+		seen := map[string]bool{}
+		check := func(account, currency string, stored int64) {
+			seen[account] = true
+			rep.Accounts++
+			want := sums[account]
+			if want == nil {
+				want = new(big.Int)
+			}
+			if !want.IsInt64() || want.Int64() != stored {
+				fail("account %s: stored balance %d, journal says %s", account, stored, want)
+			}
+			t, ok := addChecked(rep.Totals[currency], stored)
+			if !ok {
+				fail("currency %s: total of balances overflows", currency)
+			}
+			rep.Totals[currency] = t
+		}
+		err = r.wallets.ForEach(func(k, v []byte) error {
+			var w walletRecord
+			if err := json.Unmarshal(v, &w); err != nil {
+				fail("wallet %q: undecodable: %v", k, err)
+				return nil
+			}
+			rep.Wallets++
+			check(walletAccount(w.ID), w.Currency, w.Balance)
+			if w.Balance < 0 {
+				fail("wallet %s: negative balance %d", w.ID, w.Balance)
+			}
+			if w.Held < 0 || w.Held > w.Balance {
+				fail("wallet %s: holds %d of a balance of %d", w.ID, w.Held, w.Balance)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		err = r.accounts.ForEach(func(k, v []byte) error {
+			name := string(k)
+			i := strings.LastIndexByte(name, ':')
+			if i < 0 || len(v) != 8 {
+				fail("system account %q: malformed", name)
+				return nil
+			}
+			check(name, name[i+1:], int64(binary.BigEndian.Uint64(v)))
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		names := make([]string, 0, len(sums))
+		for account := range sums {
+			names = append(names, account)
+		}
+		sort.Strings(names)
+		for _, account := range names {
+			if !seen[account] && sums[account].Sign() != 0 {
+				fail("account %s: has postings summing to %s but no stored balance", account, sums[account])
+			}
+		}
+		for currency, t := range rep.Totals {
+			if t != 0 {
+				fail("currency %s: balances sum to %d, not zero", currency, t)
+			}
+		}
+		return r.auditStatements(fail)
+	})
+	if err != nil {
+		return AuditReport{}, fmt.Errorf("audit: %w", err)
+	}
+	if problems > MaxAuditProblems {
+		rep.Problems = append(rep.Problems, fmt.Sprintf("... and %d more", problems-MaxAuditProblems))
+	}
+	rep.OK = problems == 0
+	return rep, nil
+}
+
+// auditStatements checks that each wallet's statement lines chain: every line's balance is the previous line's
+// balance plus its amount, and the last one equals the wallet's balance.
+func (r *rtx) auditStatements(fail func(string, ...any)) error {
+	var (
+		current string
+		running int64
+	)
+	finish := func() {
+		if current == "" {
+			return
+		}
+		w, err := r.wallet(current)
+		if err != nil || w == nil {
+			fail("statement lines for unknown wallet %q", current)
+			return
+		}
+		if w.Balance != running {
+			fail("wallet %s: statement ends at %d, balance is %d", current, running, w.Balance)
+		}
+	}
+	err := r.stmt.ForEach(func(k, v []byte) error {
+		if len(k) < 9 {
+			fail("statement key %x: malformed", k)
+			return nil
+		}
+		id := string(k[:len(k)-9])
+		if id != current {
+			finish()
+			current, running = id, 0
+		}
+		var s stmtLine
+		if err := json.Unmarshal(v, &s); err != nil {
+			fail("wallet %s: statement line undecodable: %v", id, err)
+			return nil
+		}
+		next, ok := addChecked(running, s.Amount)
+		if !ok || next != s.Balance {
+			fail("wallet %s: statement line %d says balance %d after %d%+d", id, s.Seq, s.Balance, running, s.Amount)
+		}
+		running = s.Balance
+		return nil
+	})
+	finish()
+	return err
+}

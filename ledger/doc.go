@@ -1,0 +1,26 @@
+// Package ledger is walletgate's embedded double-entry ledger on bbolt. It is the only package that imports bbolt.
+//
+// # Promises
+//
+// Money: balances are int64 minor units. Every movement is one journal entry whose postings sum to zero, written in
+// the same bbolt transaction as the balances it changes, the statement lines and the idempotency records that
+// describe it. A movement that would overflow any balance is declined (ErrOverflow), never wrapped.
+//
+// Durability: every write goes through one writer goroutine (group commit). The writer takes everything queued,
+// decides each operation in order inside one read-write transaction against the latest state (including the
+// operations before it in the same batch), commits with fsync, and only then returns to the callers. A caller
+// that got an answer therefore holds a durable outcome. NoSync is never set.
+//
+// Idempotency: a switch message is remembered under its requestId (fingerprint plus the exact response bytes the
+// caller rendered inside the transaction) and under its transactionReference (the transaction and its decision).
+// A repeated requestId returns the stored bytes; a repeated transactionReference is never executed twice. Replay
+// answers exact repeats from a read-only transaction, without entering the writer, but only once the record's
+// batch is known to be fsync'd.
+//
+// Failures: when a write fails before the commit point, nothing is applied and every operation of the batch gets
+// ErrStorage. When bbolt reports a failed commit whose meta page may already be written, the outcome is unknown:
+// the operations get ErrOutcomeUnknown and the ledger refuses further writes until it is reopened.
+//
+// Ownership: byte slices returned by the ledger are copies owned by the caller; bbolt memory never leaves the
+// package. All methods are safe for concurrent use.
+package ledger

@@ -1,0 +1,390 @@
+package ledger
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// formatID is written into the meta bucket of every ledger; Open refuses files that lack it.
+const formatID = "walletgate-ledger/1"
+
+// Bucket names. Changing one is a data migration.
+var (
+	bucketMeta     = []byte("meta")     // "format" -> formatID; "batch" -> last committed batch number
+	bucketWallets  = []byte("wallets")  // walletId -> walletRecord (JSON)
+	bucketAccounts = []byte("accounts") // system account name -> int64 balance (8 bytes, big endian)
+	bucketJournal  = []byte("journal")  // entry sequence (8 bytes, big endian) -> Entry (JSON)
+	bucketStmt     = []byte("stmt")     // walletId 0x00 sequence -> statement line (JSON)
+	bucketRequests = []byte("requests") // requestId -> batch(8) fingerprint(32) reasonLen(1) reason response
+	bucketTxns     = []byte("txns")     // namespace byte + transactionReference -> txnRecord (JSON)
+	bucketCredits  = []byte("credits")  // admin credit reference -> creditRecord (JSON)
+
+	allBuckets = [][]byte{bucketMeta, bucketWallets, bucketAccounts, bucketJournal, bucketStmt, bucketRequests,
+		bucketTxns, bucketCredits}
+
+	keyFormat = []byte("format")
+	keyBatch  = []byte("batch")
+)
+
+// Options configure Open. The zero value is usable.
+type Options struct {
+	// OpenTimeout bounds the wait for the file lock held by another process. Default 3s.
+	OpenTimeout time.Duration
+
+	// MaxBatch caps the operations applied in one transaction. Default 512.
+	MaxBatch int
+
+	// BatchDelay, when positive, makes the writer wait that long after the first queued operation to let a batch
+	// fill. Default 0: a batch is whatever queued up while the previous commit was fsyncing.
+	BatchDelay time.Duration
+
+	// Now is the clock (UTC days for the daily limit, timestamps). Default time.Now.
+	Now func() time.Time
+
+	// Observer receives commit timings and batch sizes. Optional.
+	Observer Observer
+
+	// BeforeCommit, when set, is called inside the writer just before each commit; an error aborts the batch as a
+	// storage failure with nothing committed. It exists to inject faults in tests (a full disk, a failing device).
+	BeforeCommit func() error
+}
+
+// Observer is told about every commit. Implementations must be fast and safe for concurrent use.
+type Observer interface {
+	ObserveCommit(d time.Duration, batchSize int, err error)
+}
+
+// Ledger is an open ledger. Create it with Open and release it with Close.
+type Ledger struct {
+	db   *bolt.DB
+	opts Options
+	now  func() time.Time
+
+	queue   chan *op
+	mu      sync.RWMutex // guards closed against sends on queue
+	closed  bool
+	stopped chan struct{}
+
+	batchSeq uint64        // last batch number written; owned by the writer goroutine
+	durable  atomic.Uint64 // last batch number known fsync'd
+	failed   atomic.Bool   // set after ErrOutcomeUnknown: no more writes
+}
+
+// Open opens (or creates) the ledger file at path and starts its writer. It refuses a file that is not a bbolt
+// database or is a bbolt database without walletgate's format marker, and never rewrites such a file. When another
+// process holds the file, Open fails after Options.OpenTimeout.
+func Open(path string, opts Options) (*Ledger, error) {
+	if opts.OpenTimeout <= 0 {
+		opts.OpenTimeout = 3 * time.Second
+	}
+	if opts.MaxBatch <= 0 {
+		opts.MaxBatch = 512
+	}
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	if dir := filepath.Dir(path); dir != "" {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("ledger open: %w", err)
+		}
+	}
+	existed := false
+	if st, err := os.Stat(path); err == nil && st.Size() > 0 {
+		existed = true
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.OpenTimeout})
+	if err != nil {
+		if errors.Is(err, bolt.ErrTimeout) {
+			return nil, fmt.Errorf("ledger open %s: file is locked by another process (waited %s): %w", path, opts.OpenTimeout, err)
+		}
+		return nil, fmt.Errorf("ledger open %s: not a readable walletgate database: %w", path, err)
+	}
+	l := &Ledger{
+		db:      db,
+		opts:    opts,
+		now:     func() time.Time { return now().UTC() },
+		queue:   make(chan *op, opts.MaxBatch),
+		stopped: make(chan struct{}),
+	}
+	if err := l.init(existed); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("ledger open %s: %w", path, err)
+	}
+	l.durable.Store(l.batchSeq)
+	go l.run()
+	return l, nil
+}
+
+// init checks the format marker of an existing file or lays out a new one.
+func (l *Ledger) init(existed bool) error {
+	return l.db.Update(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		if meta == nil {
+			empty := true
+			_ = tx.ForEach(func([]byte, *bolt.Bucket) error { empty = false; return nil })
+			if existed && !empty {
+				return ErrNotLedger
+			}
+			for _, name := range allBuckets {
+				if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+					return err
+				}
+			}
+			return tx.Bucket(bucketMeta).Put(keyFormat, []byte(formatID))
+		}
+		if got := string(meta.Get(keyFormat)); got != formatID {
+			return fmt.Errorf("%w (format %q, want %q)", ErrNotLedger, got, formatID)
+		}
+		for _, name := range allBuckets {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return err
+			}
+		}
+		if v := meta.Get(keyBatch); len(v) == 8 {
+			l.batchSeq = binary.BigEndian.Uint64(v)
+		}
+		return nil
+	})
+}
+
+// Close stops taking operations, lets the writer finish and commit everything already queued, and closes the
+// file. Operations submitted after Close began get ErrClosed.
+func (l *Ledger) Close() error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		<-l.stopped
+		return nil
+	}
+	l.closed = true
+	close(l.queue)
+	l.mu.Unlock()
+	<-l.stopped
+	return l.db.Close()
+}
+
+// Ready reports whether the ledger takes writes: open, not closed, and not stopped by an unknown commit outcome.
+func (l *Ledger) Ready() error {
+	l.mu.RLock()
+	closed := l.closed
+	l.mu.RUnlock()
+	switch {
+	case closed:
+		return ErrClosed
+	case l.failed.Load():
+		return ErrOutcomeUnknown
+	}
+	return nil
+}
+
+// op is one unit of work for the writer. fn runs inside the batch's read-write transaction and must be a pure
+// function of the transaction's state and its own inputs: the writer may run it again on a fresh transaction
+// after another operation of the batch failed. fn returns an error only for storage failures; business
+// outcomes are part of its value.
+type op struct {
+	ctx  context.Context
+	fn   func(w *wtx) (any, error)
+	done chan opResult
+}
+
+type opResult struct {
+	v   any
+	err error
+}
+
+// submit queues fn for the writer and waits for the committed result. An operation whose ctx ends before the
+// writer takes it is dropped (never applied); once taken it is applied and committed whatever happens to ctx,
+// and submit waits for that, so a caller never walks away from a commit in flight.
+func submit[T any](ctx context.Context, l *Ledger, fn func(w *wtx) (T, error)) (T, error) {
+	var zero T
+	o := &op{
+		ctx:  ctx,
+		fn:   func(w *wtx) (any, error) { return fn(w) },
+		done: make(chan opResult, 1),
+	}
+	l.mu.RLock()
+	if l.closed {
+		l.mu.RUnlock()
+		return zero, ErrClosed
+	}
+	if l.failed.Load() {
+		l.mu.RUnlock()
+		return zero, ErrOutcomeUnknown
+	}
+	select {
+	case l.queue <- o:
+	case <-ctx.Done():
+		l.mu.RUnlock()
+		return zero, ctx.Err()
+	}
+	l.mu.RUnlock()
+	r := <-o.done
+	if r.err != nil {
+		return zero, r.err
+	}
+	return r.v.(T), nil
+}
+
+// run is the writer: one goroutine owning every read-write transaction.
+func (l *Ledger) run() {
+	defer close(l.stopped)
+	batch := make([]*op, 0, l.opts.MaxBatch)
+	for {
+		first, ok := <-l.queue
+		if !ok {
+			return
+		}
+		batch = append(batch[:0], first)
+		if l.opts.BatchDelay > 0 {
+			timer := time.NewTimer(l.opts.BatchDelay)
+		fill:
+			for len(batch) < l.opts.MaxBatch {
+				select {
+				case o, ok := <-l.queue:
+					if !ok {
+						break fill
+					}
+					batch = append(batch, o)
+				case <-timer.C:
+					break fill
+				}
+			}
+			timer.Stop()
+		}
+	drain:
+		for len(batch) < l.opts.MaxBatch {
+			select {
+			case o, ok := <-l.queue:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, o)
+			default:
+				break drain
+			}
+		}
+		l.commit(batch)
+		clear(batch)
+	}
+}
+
+// commit applies ops in one transaction and answers each of them exactly once.
+func (l *Ledger) commit(ops []*op) {
+	live := ops[:0:0]
+	for _, o := range ops {
+		if err := o.ctx.Err(); err != nil {
+			o.done <- opResult{err: err} // never applied
+			continue
+		}
+		live = append(live, o)
+	}
+	for len(live) > 0 {
+		if l.failed.Load() {
+			answerAll(live, opResult{err: ErrOutcomeUnknown})
+			return
+		}
+		results, failedAt, err := l.tryCommit(live)
+		switch {
+		case err == nil:
+			for i, o := range live {
+				o.done <- results[i]
+			}
+			return
+		case failedAt >= 0:
+			// One operation hit a storage error: nothing was committed. Answer it, and decide the others again
+			// from scratch on a new transaction (their functions are pure, so nothing is applied twice).
+			live[failedAt].done <- opResult{err: fmt.Errorf("%w: %v", ErrStorage, err)}
+			live = append(live[:failedAt:failedAt], live[failedAt+1:]...)
+		default:
+			answerAll(live, opResult{err: err})
+			return
+		}
+	}
+}
+
+func answerAll(ops []*op, r opResult) {
+	for _, o := range ops {
+		o.done <- r
+	}
+}
+
+// tryCommit runs every op in one transaction. It returns the index of an op whose function failed (nothing
+// committed), or a batch-wide error: ErrStorage when nothing was committed, ErrOutcomeUnknown when bbolt may
+// have written the commit.
+func (l *Ledger) tryCommit(ops []*op) (results []opResult, failedAt int, err error) {
+	tx, err := l.db.Begin(true)
+	if err != nil {
+		return nil, -1, fmt.Errorf("%w: begin: %v", ErrStorage, err)
+	}
+	batch := l.batchSeq + 1
+	w := newWtx(tx, l, batch)
+	results = make([]opResult, len(ops))
+	for i, o := range ops {
+		v, ferr := o.fn(w)
+		if ferr != nil {
+			_ = tx.Rollback()
+			return nil, i, ferr
+		}
+		results[i] = opResult{v: v}
+	}
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], batch)
+	if err := w.meta.Put(keyBatch, b[:]); err != nil {
+		_ = tx.Rollback()
+		return nil, -1, fmt.Errorf("%w: %v", ErrStorage, err)
+	}
+	if hook := l.opts.BeforeCommit; hook != nil {
+		if err := hook(); err != nil {
+			_ = tx.Rollback()
+			l.observe(0, len(ops), err)
+			return nil, -1, fmt.Errorf("%w: %v", ErrStorage, err)
+		}
+	}
+	start := time.Now()
+	err = tx.Commit()
+	l.observe(time.Since(start), len(ops), err)
+	if err != nil {
+		if l.landed(batch) {
+			l.failed.Store(true)
+			return nil, -1, fmt.Errorf("%w: %v", ErrOutcomeUnknown, err)
+		}
+		return nil, -1, fmt.Errorf("%w: commit: %v", ErrStorage, err)
+	}
+	l.batchSeq = batch
+	l.durable.Store(batch)
+	return results, -1, nil
+}
+
+// landed reports whether the meta page of a failed commit is visible anyway (written but maybe not fsync'd). When
+// the check itself fails we cannot know, and say it landed: an unknown outcome must never be reported as "nothing
+// committed".
+func (l *Ledger) landed(batch uint64) bool {
+	landed := true
+	_ = l.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketMeta).Get(keyBatch)
+		landed = len(v) == 8 && binary.BigEndian.Uint64(v) >= batch
+		return nil
+	})
+	return landed
+}
+
+func (l *Ledger) observe(d time.Duration, n int, err error) {
+	if l.opts.Observer != nil {
+		l.opts.Observer.ObserveCommit(d, n, err)
+	}
+}
+
+// view runs fn in a read-only transaction.
+func (l *Ledger) view(fn func(r *rtx) error) error {
+	return l.db.View(func(tx *bolt.Tx) error { return fn(newRtx(tx)) })
+}
