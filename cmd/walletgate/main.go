@@ -1,0 +1,238 @@
+// Command walletgate is the wallet provider's callback server for a card switch, and its tools.
+//
+//	walletgate serve     run the server (configuration: environment variables or flags, see README)
+//	walletgate demo      run it with a throw-away ledger, key and admin token, and print a curl to try
+//	walletgate sign      read a request JSON on stdin, print it with its "mac"
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/walletgate/walletgate/ledger"
+	"github.com/walletgate/walletgate/mac"
+	"github.com/walletgate/walletgate/server"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "walletgate:", err)
+		var u usageError
+		if errors.As(err, &u) {
+			os.Exit(2)
+		}
+		os.Exit(1)
+	}
+}
+
+// usageError is a mistake on the command line (exit code 2).
+type usageError struct{ error }
+
+// Unwrap lets errors.Is and errors.As see the reason (mac.ErrUnknownAlgorithm, os.ErrNotExist, flag.ErrHelp, ...).
+func (u usageError) Unwrap() error { return u.error }
+
+const usage = `usage: walletgate <command> [flags]
+
+commands:
+  serve   run the server (see README for the configuration)
+  demo    run with a throw-away ledger, MAC key and admin token; prints a curl to try
+  sign    read a switch request JSON on stdin and print it with its "mac" (key: WALLETGATE_MAC_KEY)
+
+"walletgate <command> -h" lists a command's flags.`
+
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) error {
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, usage)
+		return usageError{errors.New("no command")}
+	}
+	switch args[0] {
+	case "serve":
+		return serve(ctx, args[1:], stderr, getenv)
+	case "demo":
+		return demo(ctx, args[1:], stdout, stderr, getenv)
+	case "sign":
+		return sign(args[1:], stdin, stdout, stderr, getenv)
+	case "help", "-h", "--help":
+		fmt.Fprintln(stdout, usage)
+		return nil
+	}
+	fmt.Fprintln(stderr, usage)
+	return usageError{fmt.Errorf("unknown command %q", args[0])}
+}
+
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return usageError{err}
+		}
+		return usageError{err}
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+	}
+	return nil
+}
+
+func serve(ctx context.Context, args []string, stderr io.Writer, getenv func(string) string) error {
+	var cfg config
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfg.bind(fs, getenv)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := cfg.validate(); err != nil {
+		return usageError{err}
+	}
+	keys, err := cfg.keys()
+	if err != nil {
+		return usageError{err}
+	}
+	log, err := newLogger(cfg.LogLevel, zapcore.Lock(zapcore.AddSync(stderr)))
+	if err != nil {
+		return usageError{err}
+	}
+	defer func() { _ = log.Sync() }()
+	return runServer(ctx, &cfg, keys, log, nil)
+}
+
+// app is a running walletgate: the ledger, the two listeners, and how to stop them.
+type app struct {
+	ledger     *ledger.Ledger
+	switchAddr net.Addr
+	opsAddr    net.Addr
+}
+
+// runServer opens the ledger, starts both listeners and blocks until ctx ends; then it stops accepting, lets
+// in-flight requests finish and their commits land, closes the ledger and returns nil. ready, when set, is called
+// once both listeners accept.
+func runServer(ctx context.Context, cfg *config, keys *mac.Keys, log *zap.Logger, ready func(*app) error) error {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics := server.NewMetrics(reg)
+
+	l, err := ledger.Open(cfg.DB, ledger.Options{Observer: metrics})
+	if err != nil {
+		return err
+	}
+	closeLedger := sync.OnceValue(l.Close)
+	defer func() { _ = closeLedger() }()
+
+	srv := server.New(server.Config{Store: l, Keys: keys, AdminToken: string(cfg.AdminToken), Logger: log,
+		Metrics: metrics, Gatherer: reg})
+
+	switchLn, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("switch listener: %w", err)
+	}
+	opsLn, err := net.Listen("tcp", cfg.OpsListen)
+	if err != nil {
+		_ = switchLn.Close()
+		return fmt.Errorf("ops listener: %w", err)
+	}
+	switchSrv := server.NewHTTPServer(cfg.Listen, srv.Switch(), log)
+	opsSrv := server.NewHTTPServer(cfg.OpsListen, srv.Ops(), log)
+	if cfg.TLSCert != "" {
+		tc, err := tlsConfig(cfg)
+		if err != nil {
+			_ = switchLn.Close()
+			_ = opsLn.Close()
+			return err
+		}
+		switchSrv.TLSConfig = tc
+	}
+
+	errc := make(chan error, 2)
+	go func() {
+		var err error
+		if cfg.TLSCert != "" {
+			err = switchSrv.ServeTLS(switchLn, cfg.TLSCert, cfg.TLSKey)
+		} else {
+			err = switchSrv.Serve(switchLn)
+		}
+		errc <- fmt.Errorf("switch listener: %w", err)
+	}()
+	go func() { errc <- fmt.Errorf("ops listener: %w", opsSrv.Serve(opsLn)) }()
+
+	log.Info("walletgate started", append(cfg.fields(), zap.String("switchAddr", switchLn.Addr().String()),
+		zap.String("opsAddr", opsLn.Addr().String()), zap.Bool("tls", cfg.TLSCert != ""),
+		zap.Bool("mutualTLS", cfg.TLSClientCA != ""), zap.Bool("adminAPI", cfg.AdminToken != ""))...)
+	if ready != nil {
+		if err := ready(&app{ledger: l, switchAddr: switchLn.Addr(), opsAddr: opsLn.Addr()}); err != nil {
+			ctx2, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = switchSrv.Shutdown(ctx2)
+			_ = opsSrv.Shutdown(ctx2)
+			return err
+		}
+	}
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down: no new connections, finishing requests in flight")
+	case runErr = <-errc:
+		log.Error("listener failed, shutting down", zap.Error(runErr))
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, s := range []*http.Server{switchSrv, opsSrv} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.Shutdown(shutdownCtx); err != nil {
+				log.Error("shutdown did not finish in time", zap.String("addr", s.Addr), zap.Error(err))
+				_ = s.Close()
+			}
+		}()
+	}
+	wg.Wait()
+	// Every handler has returned, so every commit it waited for has landed; the ledger drains anything left.
+	if err := closeLedger(); err != nil {
+		log.Error("closing the ledger", zap.Error(err))
+		return fmt.Errorf("closing the ledger: %w", err)
+	}
+	log.Info("walletgate stopped")
+	return runErr
+}
+
+// ShutdownTimeout bounds how long a SIGTERM waits for requests in flight.
+const ShutdownTimeout = 30 * time.Second
+
+func tlsConfig(cfg *config) (*tls.Config, error) {
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if cfg.TLSClientCA != "" {
+		pem, err := os.ReadFile(cfg.TLSClientCA)
+		if err != nil {
+			return nil, fmt.Errorf("WALLETGATE_TLS_CLIENT_CA: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("WALLETGATE_TLS_CLIENT_CA: %s holds no PEM certificate", cfg.TLSClientCA)
+		}
+		tc.ClientCAs = pool
+		tc.ClientAuth = tls.RequireAndVerifyClientCert
+	}
+	return tc, nil
+}
