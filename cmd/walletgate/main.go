@@ -35,6 +35,9 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv)
 	stop()
+	if errors.Is(err, flag.ErrHelp) {
+		return // the flag package printed the usage; asking for it is not an error
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "walletgate:", err)
 		var u usageError
@@ -82,9 +85,6 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 
 func parseFlags(fs *flag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return usageError{err}
-		}
 		return usageError{err}
 	}
 	if fs.NArg() > 0 {
@@ -138,6 +138,12 @@ func runServer(ctx context.Context, cfg *config, keys *mac.Keys, log *zap.Logger
 	closeLedger := sync.OnceValue(l.Close)
 	defer func() { _ = closeLedger() }()
 
+	var tc *tls.Config
+	if cfg.TLSCert != "" {
+		if tc, err = tlsConfig(cfg); err != nil {
+			return err
+		}
+	}
 	srv := server.New(server.Config{Store: l, Keys: keys, AdminToken: string(cfg.AdminToken), Logger: log,
 		Metrics: metrics, Gatherer: reg})
 
@@ -152,21 +158,13 @@ func runServer(ctx context.Context, cfg *config, keys *mac.Keys, log *zap.Logger
 	}
 	switchSrv := server.NewHTTPServer(cfg.Listen, srv.Switch(), log)
 	opsSrv := server.NewHTTPServer(cfg.OpsListen, srv.Ops(), log)
-	if cfg.TLSCert != "" {
-		tc, err := tlsConfig(cfg)
-		if err != nil {
-			_ = switchLn.Close()
-			_ = opsLn.Close()
-			return err
-		}
-		switchSrv.TLSConfig = tc
-	}
 
 	errc := make(chan error, 2)
 	go func() {
 		var err error
-		if cfg.TLSCert != "" {
-			err = switchSrv.ServeTLS(switchLn, cfg.TLSCert, cfg.TLSKey)
+		if tc != nil {
+			switchSrv.TLSConfig = tc
+			err = switchSrv.ServeTLS(switchLn, "", "") // certificates already loaded into tc
 		} else {
 			err = switchSrv.Serve(switchLn)
 		}
@@ -220,8 +218,14 @@ func runServer(ctx context.Context, cfg *config, keys *mac.Keys, log *zap.Logger
 // ShutdownTimeout bounds how long a SIGTERM waits for requests in flight.
 const ShutdownTimeout = 30 * time.Second
 
+// tlsConfig loads the switch listener's certificate (and client CA) before anything listens, so a bad file is a
+// start-up error rather than a listener that dies later.
 func tlsConfig(cfg *config) (*tls.Config, error) {
-	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+	if err != nil {
+		return nil, fmt.Errorf("WALLETGATE_TLS_CERT/WALLETGATE_TLS_KEY: %w", err)
+	}
+	tc := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
 	if cfg.TLSClientCA != "" {
 		pem, err := os.ReadFile(cfg.TLSClientCA)
 		if err != nil {
