@@ -158,12 +158,12 @@ func runServer(ctx context.Context, cfg *config, keys *mac.Keys, log *zap.Logger
 	}
 	switchSrv := server.NewHTTPServer(cfg.Listen, srv.Switch(), log)
 	opsSrv := server.NewHTTPServer(cfg.OpsListen, srv.Ops(), log)
+	switchSrv.TLSConfig = tc
 
 	errc := make(chan error, 2)
 	go func() {
 		var err error
 		if tc != nil {
-			switchSrv.TLSConfig = tc
 			err = switchSrv.ServeTLS(switchLn, "", "") // certificates already loaded into tc
 		} else {
 			err = switchSrv.Serve(switchLn)
