@@ -82,6 +82,7 @@ func (l *Ledger) Audit(ctx context.Context) (AuditReport, error) {
 		}
 
 		seen := map[string]bool{}
+		totals := map[string]*big.Int{} // exact: a sound ledger's positive balances may add up to 2^63
 		check := func(account, currency string, stored int64) {
 			seen[account] = true
 			rep.Accounts++
@@ -92,11 +93,12 @@ func (l *Ledger) Audit(ctx context.Context) (AuditReport, error) {
 			if !want.IsInt64() || want.Int64() != stored {
 				fail("account %s: stored balance %d, journal says %s", account, stored, want)
 			}
-			t, ok := addChecked(rep.Totals[currency], stored)
-			if !ok {
-				fail("currency %s: total of balances overflows", currency)
+			t := totals[currency]
+			if t == nil {
+				t = new(big.Int)
+				totals[currency] = t
 			}
-			rep.Totals[currency] = t
+			t.Add(t, big.NewInt(stored))
 		}
 		err = r.wallets.ForEach(func(k, v []byte) error {
 			var w walletRecord
@@ -140,9 +142,12 @@ func (l *Ledger) Audit(ctx context.Context) (AuditReport, error) {
 				fail("account %s: has postings summing to %s but no stored balance", account, sums[account])
 			}
 		}
-		for currency, t := range rep.Totals {
-			if t != 0 {
-				fail("currency %s: balances sum to %d, not zero", currency, t)
+		for currency, t := range totals {
+			if t.IsInt64() {
+				rep.Totals[currency] = t.Int64()
+			}
+			if t.Sign() != 0 {
+				fail("currency %s: balances sum to %s, not zero", currency, t)
 			}
 		}
 		return r.auditStatements(fail)

@@ -34,6 +34,12 @@ func (r *batchRecorder) stats() (batches, biggest, ops int) {
 	return len(r.sizes), biggest, ops
 }
 
+func (r *batchRecorder) failures() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.errors
+}
+
 // race starts n goroutines that wait on one barrier, runs fn(i) in each and waits for all.
 func race(n int, fn func(i int)) {
 	var start, done sync.WaitGroup
@@ -125,7 +131,9 @@ func TestConcurrentIdenticalRequests(t *testing.T) {
 	race(n, func(i int) {
 		d := dreq("same-rq", "same-t", "w1", 300, 10)
 		// Each caller renders with its own closure; only the first one may be stored.
-		d.Render = func(o Outcome) ([]byte, error) { return fmt.Appendf(nil, "same-rq:%s:by-%d", outcomeName(o.Decline), i), nil }
+		d.Render = func(o Outcome) ([]byte, error) {
+			return fmt.Appendf(nil, "same-rq:%s:by-%d", outcomeName(o.Decline), i), nil
+		}
 		answers[i], errs[i] = l.Debit(bg, d)
 	})
 	fresh := 0

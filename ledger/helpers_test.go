@@ -20,10 +20,11 @@ import (
 // left a sound ledger behind, whatever it asserted itself.
 type testLedger struct {
 	*Ledger
-	t     testing.TB
-	path  string
-	opts  Options
-	audit bool
+	t      testing.TB
+	path   string
+	opts   Options
+	audit  bool
+	noSync bool
 }
 
 // testOption adjusts openTest.
@@ -34,6 +35,11 @@ func withOptions(o Options) testOption { return func(tl *testLedger) { tl.opts =
 
 // withPath opens the ledger at path instead of a fresh file in t.TempDir().
 func withPath(path string) testOption { return func(tl *testLedger) { tl.path = path } }
+
+// withNoSync turns bbolt's fsync off, for tests that need many commits to check decisions, not durability (the
+// property test, audit and paging tests): fsync on a shared CI disk can stall for a second. The ledger itself never
+// sets NoSync, and the durability, fault, concurrency and benchmark tests keep it off.
+func withNoSync() testOption { return func(tl *testLedger) { tl.noSync = true } }
 
 // withoutAudit skips the cleanup audit: only for tests that corrupt the ledger on purpose.
 func withoutAudit() testOption { return func(tl *testLedger) { tl.audit = false } }
@@ -51,7 +57,7 @@ func openTest(t testing.TB, opts ...testOption) *testLedger {
 	if err != nil {
 		t.Fatalf("Open(%s): %v", tl.path, err)
 	}
-	tl.Ledger = l
+	tl.setLedger(l)
 	t.Cleanup(func() {
 		if tl.audit {
 			tl.mustAudit()
@@ -72,7 +78,7 @@ func (tl *testLedger) mustAudit() {
 			tl.t.Errorf("cleanup audit: reopen: %v", err)
 			return
 		}
-		tl.Ledger = l
+		tl.setLedger(l)
 	}
 	rep, err := tl.Audit(context.Background())
 	if err != nil {
@@ -94,6 +100,13 @@ func (tl *testLedger) reopen() {
 	if err != nil {
 		tl.t.Fatalf("reopen %s: %v", tl.path, err)
 	}
+	tl.setLedger(l)
+}
+
+// setLedger installs a freshly opened ledger. Its writer has not committed anything yet, so changing NoSync here
+// happens before any commit reads it (submitting an operation goes through a channel).
+func (tl *testLedger) setLedger(l *Ledger) {
+	l.db.NoSync = tl.noSync
 	tl.Ledger = l
 }
 
@@ -229,6 +242,7 @@ func checkAnswer(t testing.TB, a Answer, requestID string, decline error, replay
 type books struct {
 	Balances  map[string]int64
 	DayUsed   map[string]int64
+	Status    map[string]Status
 	Entries   int
 	Lines     int
 	Requests  int
@@ -239,7 +253,7 @@ type books struct {
 
 func readBooks(t testing.TB, l *testLedger) books {
 	t.Helper()
-	b := books{Balances: map[string]int64{}, DayUsed: map[string]int64{}}
+	b := books{Balances: map[string]int64{}, DayUsed: map[string]int64{}, Status: map[string]Status{}}
 	err := l.view(func(r *rtx) error {
 		if err := r.wallets.ForEach(func(k, v []byte) error {
 			var w walletRecord
@@ -248,6 +262,7 @@ func readBooks(t testing.TB, l *testLedger) books {
 			}
 			b.Balances[walletAccount(w.ID)] = w.Balance
 			b.DayUsed[w.ID] = w.DayDebited
+			b.Status[w.ID] = w.Status
 			return nil
 		}); err != nil {
 			return err

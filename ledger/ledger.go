@@ -12,6 +12,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // formatID is written into the meta bucket of every ledger; Open refuses files that lack it.
@@ -202,9 +203,10 @@ type opResult struct {
 	err error
 }
 
-// submit queues fn for the writer and waits for the committed result. An operation whose ctx ends before the
-// writer takes it is dropped (never applied); once taken it is applied and committed whatever happens to ctx,
-// and submit waits for that, so a caller never walks away from a commit in flight.
+// submit queues fn for the writer and waits for the committed result. An operation whose ctx ends before its
+// batch starts is dropped (never applied) and answered with the ctx error; once its batch starts it is applied
+// and committed whatever happens to ctx, and submit waits for that, so a caller never walks away from a commit
+// in flight.
 func submit[T any](ctx context.Context, l *Ledger, fn func(w *wtx) (T, error)) (T, error) {
 	var zero T
 	o := &op{
@@ -384,7 +386,11 @@ func (l *Ledger) observe(d time.Duration, n int, err error) {
 	}
 }
 
-// view runs fn in a read-only transaction.
+// view runs fn in a read-only transaction. After Close it returns ErrClosed, like the writes.
 func (l *Ledger) view(fn func(r *rtx) error) error {
-	return l.db.View(func(tx *bolt.Tx) error { return fn(newRtx(tx)) })
+	err := l.db.View(func(tx *bolt.Tx) error { return fn(newRtx(tx)) })
+	if errors.Is(err, berrors.ErrDatabaseNotOpen) {
+		return ErrClosed
+	}
+	return err
 }

@@ -121,7 +121,7 @@ const (
 
 const walletAccountPrefix = "wallet:"
 
-func walletAccount(id string) string            { return walletAccountPrefix + id }
+func walletAccount(id string) string             { return walletAccountPrefix + id }
 func systemAccount(name, currency string) string { return name + ":" + currency }
 
 // stmtLine is one wallet's view of one journal entry.
@@ -223,7 +223,9 @@ func (r *rtx) txn(ns byte, ref string) (*txnRecord, error) {
 	return &t, nil
 }
 
-func (w *wtx) putTxn(ns byte, rec *txnRecord) error { return putJSON(w.txns, txnKey(ns, rec.Reference), rec) }
+func (w *wtx) putTxn(ns byte, rec *txnRecord) error {
+	return putJSON(w.txns, txnKey(ns, rec.Reference), rec)
+}
 
 // requestRecord is the idempotency record of one requestId.
 type requestRecord struct {

@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -30,8 +31,12 @@ func wantTxn(t *testing.T, l *testLedger, ref, state string, reversed int64, fee
 }
 
 func TestReverseFull(t *testing.T) {
-	for _, amount := range []int64{0, 300} {
-		t.Run("amount "+map[int64]string{0: "0", 300: "principal"}[amount], func(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		amount int64
+	}{{"amount 0", 0}, {"amount equal to the principal", 300}} {
+		amount := tc.amount
+		t.Run(tc.name, func(t *testing.T) {
 			l := reversalFixture(t)
 			a := mustReverse(t, l, rreq("rq-r1", "r1", "d1", "w1", amount), nil)
 			if !a.Outcome.Approved() {
@@ -53,7 +58,7 @@ func TestReverseFull(t *testing.T) {
 
 func TestReversePartialThenFull(t *testing.T) {
 	for _, final := range []int64{0, 200} {
-		t.Run("", func(t *testing.T) {
+		t.Run(fmt.Sprintf("final amount %d", final), func(t *testing.T) {
 			l := reversalFixture(t)
 			mustReverse(t, l, rreq("rq-r1", "r1", "d1", "w1", 100), nil)
 			wantBalances(t, l, map[string]int64{"w1": 780, "settlement:566": 200, "fee_income:566": 20})

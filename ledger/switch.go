@@ -84,6 +84,8 @@ func (l *Ledger) Replay(ctx context.Context, requestID string, fingerprint [32]b
 		return err
 	})
 	switch {
+	case errors.Is(err, ErrClosed):
+		return Answer{}, ErrClosed
 	case err != nil:
 		return Answer{}, fmt.Errorf("%w: replay: %v", ErrStorage, err)
 	case rec == nil || rec.batch > l.durable.Load():
