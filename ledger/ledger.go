@@ -246,38 +246,44 @@ func (l *Ledger) run() {
 		if !ok {
 			return
 		}
-		batch = append(batch[:0], first)
-		if l.opts.BatchDelay > 0 {
-			timer := time.NewTimer(l.opts.BatchDelay)
-		fill:
-			for len(batch) < l.opts.MaxBatch {
-				select {
-				case o, ok := <-l.queue:
-					if !ok {
-						break fill
-					}
-					batch = append(batch, o)
-				case <-timer.C:
-					break fill
-				}
-			}
-			timer.Stop()
-		}
-	drain:
-		for len(batch) < l.opts.MaxBatch {
-			select {
-			case o, ok := <-l.queue:
-				if !ok {
-					break drain
-				}
-				batch = append(batch, o)
-			default:
-				break drain
-			}
-		}
+		batch = l.collect(append(batch[:0], first))
 		l.commit(batch)
 		clear(batch)
 	}
+}
+
+// collect adds queued operations to batch, up to MaxBatch: while BatchDelay runs it waits for more, after that it
+// takes only what is already queued.
+func (l *Ledger) collect(batch []*op) []*op {
+	var wait <-chan time.Time
+	if l.opts.BatchDelay > 0 {
+		timer := time.NewTimer(l.opts.BatchDelay)
+		defer timer.Stop()
+		wait = timer.C
+	}
+	for len(batch) < l.opts.MaxBatch {
+		var o *op
+		ok := true
+		if wait != nil {
+			select {
+			case o, ok = <-l.queue:
+			case <-wait:
+				wait = nil
+				continue
+			}
+		} else {
+			select {
+			case o, ok = <-l.queue:
+			default:
+				return batch
+			}
+		}
+		if !ok {
+			return batch
+		}
+		batch = append(batch, o)
+	}
+	return batch
 }
 
 // commit applies ops in one transaction and answers each of them exactly once.

@@ -235,7 +235,7 @@ type requestRecord struct {
 	response    []byte
 }
 
-func encodeRequest(rec requestRecord) []byte {
+func encodeRequestRecord(rec requestRecord) []byte {
 	out := make([]byte, 0, 8+32+1+len(rec.decline)+len(rec.response))
 	out = binary.BigEndian.AppendUint64(out, rec.batch)
 	out = append(out, rec.fingerprint[:]...)
@@ -244,8 +244,8 @@ func encodeRequest(rec requestRecord) []byte {
 	return append(out, rec.response...)
 }
 
-// decodeRequest copies raw (which may be bbolt memory) into a requestRecord.
-func decodeRequest(raw []byte) (requestRecord, error) {
+// decodeRequestRecord copies raw (which may be bbolt memory) into a requestRecord.
+func decodeRequestRecord(raw []byte) (requestRecord, error) {
 	var rec requestRecord
 	if len(raw) < 41 || len(raw) < 41+int(raw[40]) {
 		return rec, fmt.Errorf("request record of %d bytes is truncated", len(raw))
@@ -266,7 +266,7 @@ func (r *rtx) request(id string) (*requestRecord, error) {
 	if raw == nil {
 		return nil, nil
 	}
-	rec, err := decodeRequest(raw)
+	rec, err := decodeRequestRecord(raw)
 	if err != nil {
 		return nil, fmt.Errorf("requestId record: %w", err)
 	}
@@ -275,7 +275,7 @@ func (r *rtx) request(id string) (*requestRecord, error) {
 
 func (w *wtx) putRequest(id string, rec requestRecord) error {
 	rec.batch = w.batch
-	return w.requests.Put([]byte(id), encodeRequest(rec))
+	return w.requests.Put([]byte(id), encodeRequestRecord(rec))
 }
 
 func (r *rtx) systemBalance(account string) int64 {

@@ -134,6 +134,18 @@ func (w *wtx) replayed(env Envelope) (Answer, bool, error) {
 	return Answer{Response: rec.response, Outcome: Outcome{Decline: declineByName(rec.decline)}, Replayed: true}, true, nil
 }
 
+// decide remembers a new transaction's decision under its reference, then answers the message.
+func (w *wtx) decide(ns byte, rec *txnRecord, env Envelope, decline error) (Answer, error) {
+	rec.State, rec.Decline = StateApproved, declineName(decline)
+	if decline != nil {
+		rec.State = StateDeclined
+	}
+	if err := w.putTxn(ns, rec); err != nil {
+		return Answer{}, err
+	}
+	return w.answer(env, decline)
+}
+
 // answer renders the outcome and remembers it under the requestId.
 func (w *wtx) answer(env Envelope, decline error) (Answer, error) {
 	out := Outcome{Decline: decline}
@@ -203,14 +215,7 @@ func (w *wtx) debit(d *DebitRequest) (Answer, error) {
 			}
 		}
 	}
-	rec.State, rec.Decline = StateApproved, declineName(decline)
-	if decline != nil {
-		rec.State = StateDeclined
-	}
-	if err := w.putTxn(nsDebit, rec); err != nil {
-		return Answer{}, err
-	}
-	return w.answer(d.Envelope, decline)
+	return w.decide(nsDebit, rec, d.Envelope, decline)
 }
 
 // decideDebit applies CONTRACT 1.6 in order: wallet (14), status (57), currency (12), funds (51), daily limit (61).
@@ -264,14 +269,7 @@ func (w *wtx) reverse(r *ReversalRequest) (Answer, error) {
 	if err != nil {
 		return Answer{}, err
 	}
-	rec.State, rec.Decline = StateApproved, declineName(decline)
-	if decline != nil {
-		rec.State = StateDeclined
-	}
-	if err := w.putTxn(nsReversal, rec); err != nil {
-		return Answer{}, err
-	}
-	return w.answer(r.Envelope, decline)
+	return w.decide(nsReversal, rec, r.Envelope, decline)
 }
 
 // applyReversal decides CONTRACT 1.7 and moves the money; it returns the decline, or an error for storage.
