@@ -385,6 +385,16 @@ func TestDebitDeclinesAndFormats(t *testing.T) {
 			if b := h.balance("eur"); b != 500 {
 				t.Errorf("other wallet balance %d, want 500", b)
 			}
+			// Ledger decisions are remembered under requestId and reference; parse and validation failures are not.
+			remembered := tc.status == http.StatusOK && tc.code != "30" && tc.code != "13" // every 13 here is a validation failure
+			_, replayErr := h.ledger.Replay(context.Background(), "r", [32]byte{})
+			_, txErr := h.ledger.Transaction(context.Background(), "t")
+			if gotRemembered := !errors.Is(replayErr, ledger.ErrNotRecorded); gotRemembered != remembered {
+				t.Errorf("requestId remembered = %v (%v), want %v", gotRemembered, replayErr, remembered)
+			}
+			if gotRemembered := !errors.Is(txErr, ledger.ErrTransactionNotFound); gotRemembered != remembered {
+				t.Errorf("reference remembered = %v (%v), want %v", gotRemembered, txErr, remembered)
+			}
 		})
 	}
 	t.Run("frozen and closed wallets are 57", func(t *testing.T) {
