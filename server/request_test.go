@@ -13,70 +13,21 @@ import (
 	"testing"
 )
 
-// wireSeedApproved is testdata/seed/debit_approved.json: the seed's "Successful" sample, corrected to
-// valid JSON. Inlined so that this package's tests do not depend on the shared fixture alone.
-const wireSeedApproved = `{
-  "requestId": "1",
-  "walletId": "1234567894",
-  "amount": 100,
-  "transactionReference": "11123456789",
-  "originalTransactionReference": "11123456789",
-  "mac": "hexdigest",
-  "transactionDateTime": "2020-05-15T13:32:09",
-  "terminalId": "3IWPDVNA",
-  "terminalType": "21",
-  "merchantId": "WEBPAYDIRECTVNA",
-  "acquiringInstitutionId": "428051043",
-  "currencyCode": "566",
-  "cardAcceptorNameLocation": "MATRIX ENERGY LIMITE   LA           LANG",
-  "rrn": "000111000111",
-  "stan": "000018",
-  "additionalFields": {
-    "processingCode": "000000",
-    "merchantType": "8850"
-  }
-}`
+// The seed's samples (seeds/002), read once from the shared fixtures in testdata/seed: the "Successful" sample
+// corrected to valid JSON, the "Insufficient funds" sample, and the "Successful" sample exactly as printed (not JSON).
+var (
+	wireSeedApproved     = wireSeedFile("debit_approved.json")
+	wireSeedInsufficient = wireSeedFile("debit_insufficient_funds.json")
+	wireSeedMalformed    = wireSeedFile("debit_approved_malformed.txt")
+)
 
-// wireSeedInsufficient is the seed's "Insufficient funds" (and "Invalid mac") sample, unchanged.
-const wireSeedInsufficient = `{
-  "requestId": "1",
-  "walletId": "1234567894",
-  "amount": 1000,
-  "transactionReference": "11123456789",
-  "mac": "hexdigest",
-  "transactionDateTime": "2020-05-15T13:32:09",
-  "terminalId": "3IWPDVNA",
-  "terminalType": "21",
-  "merchantId": "WEBPAYDIRECTVNA",
-  "acquiringInstitutionId": "428051043",
-  "currencyCode": "566",
-  "cardAcceptorNameLocation": "MATRIX ENERGY LIMITE   LA           LANG",
-  "rrn": "000111000111",
-  "stan": "000018"
-}`
-
-// wireSeedMalformed is the seed's "Successful" sample exactly as printed: not JSON.
-const wireSeedMalformed = `{
-    "requestId": "1",
-    "walletId": "1234567894",
-    "amount": 100,
-    "transactionReference": "11123456789",
-    "originalTransactionReference": "11123456789",
-    "mac": "hexdigest",
-    "transactionDateTime": "2020-05-15T13:32:09",
-    "terminalId": "3IWPDVNA",
-    "terminalType": "21",
-    "merchantId": "WEBPAYDIRECTVNA",
-    "acquiringInstitutionId": "428051043",
-    "currencyCode": "566",
-    "cardAcceptorNameLocation": "MATRIX ENERGY LIMITE   LA
-    "rrn" : "000111000111",
-    "stan" : "000018",
-    "additionalFields=
-        {
-            "processingCode":"000000",
-            "merchantType":"8850"
-} }`
+func wireSeedFile(name string) string {
+	b, err := os.ReadFile(filepath.Join(wireSeedDir, name))
+	if err != nil {
+		panic(err) // the fixtures are part of the repository
+	}
+	return string(b)
+}
 
 // wireSeedDir holds the shared fixtures (testdata/README.md at the module root).
 var wireSeedDir = filepath.Join("..", "testdata", "seed")
@@ -208,23 +159,16 @@ func TestDecodeSeedSamples(t *testing.T) {
 
 	tests := []struct {
 		name string
-		file string // shared fixture; "" for the inline copy only
-		body string
+		file string // in testdata/seed
 		want Request
 	}{
-		{"approved inline", "", wireSeedApproved, approved},
-		{"approved file", "debit_approved.json", "", approved},
-		{"insufficient inline", "", wireSeedInsufficient, insufficient},
-		{"insufficient file", "debit_insufficient_funds.json", "", insufficient},
-		{"invalid mac file", "debit_invalid_mac.json", "", insufficient},
+		{"approved", "debit_approved.json", approved},
+		{"insufficient", "debit_insufficient_funds.json", insufficient},
+		{"invalid mac", "debit_invalid_mac.json", insufficient},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			body := []byte(tt.body)
-			if tt.file != "" {
-				body = wireReadSeed(t, tt.file)
-			}
-			r, err := DecodeRequest(body)
+			r, err := DecodeRequest(wireReadSeed(t, tt.file))
 			if err != nil {
 				t.Fatalf("DecodeRequest: %v", err)
 			}
@@ -244,20 +188,9 @@ func TestDecodeSeedSamples(t *testing.T) {
 }
 
 func TestDecodeSeedMalformed(t *testing.T) {
-	tests := []struct {
-		name string
-		body func(t *testing.T) []byte
-	}{
-		{"inline", func(*testing.T) []byte { return []byte(wireSeedMalformed) }},
-		{"file", func(t *testing.T) []byte { return wireReadSeed(t, "debit_approved_malformed.txt") }},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			r, err := DecodeRequest(tt.body(t))
-			if !errors.Is(err, ErrNotObject) || r != nil {
-				t.Fatalf("DecodeRequest = %v, %v; want nil, ErrNotObject", r, err)
-			}
-		})
+	r, err := DecodeRequest([]byte(wireSeedMalformed))
+	if !errors.Is(err, ErrNotObject) || r != nil {
+		t.Fatalf("DecodeRequest = %v, %v; want nil, ErrNotObject", r, err)
 	}
 }
 
