@@ -78,7 +78,25 @@ type Ledger struct {
 	batchSeq uint64        // last batch number written; owned by the writer goroutine
 	durable  atomic.Uint64 // last batch number known fsync'd
 	failed   atomic.Bool   // set after ErrOutcomeUnknown: no more writes
+
+	// writeFailing is set when a commit failed with nothing committed (ErrStorage) and cleared by the next commit
+	// that succeeds; while it is set, Ready probes with a write of its own.
+	writeFailing atomic.Bool
+	probeMu      sync.Mutex
+	probing      *readyProbe // the probe write in flight, if any
 }
+
+// readyProbe is one probe write of Ready, shared by every Ready call while it runs.
+type readyProbe struct {
+	done chan struct{}
+	err  error // valid once done is closed
+}
+
+// ReadyProbeWait bounds how long Ready waits for its probe write before it reports the ledger not ready.
+const ReadyProbeWait = time.Second
+
+// errWritesFailing is Ready's answer while commits fail. It never carries the device's own error text.
+var errWritesFailing = fmt.Errorf("%w: writes are failing", ErrStorage)
 
 // Open opens (or creates) the ledger file at path and starts its writer. It refuses a file that is not a bbolt
 // database or is a bbolt database without walletgate's format marker, and never rewrites such a file. When another
@@ -174,7 +192,14 @@ func (l *Ledger) Close() error {
 	return l.db.Close()
 }
 
-// Ready reports whether the ledger takes writes: open, not closed, and not stopped by an unknown commit outcome.
+// Ready reports whether the ledger takes writes: open, not closed, not stopped by an unknown commit outcome, and
+// not failing its commits. It returns ErrClosed, ErrOutcomeUnknown, or an error wrapping ErrStorage.
+//
+// After a commit failed with nothing committed (a full disk, a failing device), Ready does not trust a single
+// failure either way: it makes a probe write of its own (an empty commit, one at a time however many callers ask),
+// waits up to ReadyProbeWait for it, and reports ready only when that write succeeded. So a transient failure that
+// is already over does not flip readiness, failing writes keep it not ready however rarely the switch sends, and the
+// first successful commit (the probe's or a real one) makes it ready again. A healthy ledger never probes.
 func (l *Ledger) Ready() error {
 	l.mu.RLock()
 	closed := l.closed
@@ -184,8 +209,42 @@ func (l *Ledger) Ready() error {
 		return ErrClosed
 	case l.failed.Load():
 		return ErrOutcomeUnknown
+	case l.writeFailing.Load():
+		return l.probe()
 	}
 	return nil
+}
+
+// probe starts a probe write unless one is in flight, and waits for it up to ReadyProbeWait.
+func (l *Ledger) probe() error {
+	l.probeMu.Lock()
+	p := l.probing
+	if p == nil {
+		p = &readyProbe{done: make(chan struct{})}
+		l.probing = p
+		go func() {
+			_, err := submit(context.Background(), l, func(*wtx) (struct{}, error) { return struct{}{}, nil })
+			l.probeMu.Lock()
+			p.err = err
+			l.probing = nil
+			l.probeMu.Unlock()
+			close(p.done)
+		}()
+	}
+	l.probeMu.Unlock()
+	timer := time.NewTimer(ReadyProbeWait)
+	defer timer.Stop()
+	select {
+	case <-p.done:
+		switch {
+		case p.err == nil:
+			return nil
+		case errors.Is(p.err, ErrClosed), errors.Is(p.err, ErrOutcomeUnknown):
+			return p.err
+		}
+	case <-timer.C:
+	}
+	return errWritesFailing
 }
 
 // op is one unit of work for the writer. fn runs inside the batch's read-write transaction and must be a pure
@@ -302,6 +361,7 @@ func (l *Ledger) commit(ops []*op) {
 			return
 		}
 		results, failedAt, err := l.tryCommit(live)
+		l.writeFailing.Store(err != nil && !errors.Is(err, ErrOutcomeUnknown))
 		switch {
 		case err == nil:
 			for i, o := range live {
