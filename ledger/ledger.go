@@ -121,12 +121,21 @@ func Open(path string, opts Options) (*Ledger, error) {
 	if st, err := os.Stat(path); err == nil && st.Size() > 0 {
 		existed = true
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.OpenTimeout})
+	db, err := openBolt(path, opts.OpenTimeout)
 	if err != nil {
 		if errors.Is(err, bolt.ErrTimeout) {
 			return nil, fmt.Errorf("ledger open %s: file is locked by another process (waited %s): %w", path, opts.OpenTimeout, err)
 		}
+		if errors.Is(err, ErrCorrupt) {
+			return nil, fmt.Errorf("ledger open %s: %w", path, err)
+		}
 		return nil, fmt.Errorf("ledger open %s: not a readable walletgate database: %w", path, err)
+	}
+	if existed {
+		if err := checkFile(db); err != nil {
+			_ = db.Close()
+			return nil, fmt.Errorf("ledger open %s: %w", path, err)
+		}
 	}
 	l := &Ledger{
 		db:      db,
@@ -142,6 +151,36 @@ func Open(path string, opts Options) (*Ledger, error) {
 	l.durable.Store(l.batchSeq)
 	go l.run()
 	return l, nil
+}
+
+// openBolt opens the file with bbolt, turning a panic on a damaged file (bbolt trusts its pages) into ErrCorrupt.
+func openBolt(path string, timeout time.Duration) (db *bolt.DB, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			db, err = nil, fmt.Errorf("%w: %v", ErrCorrupt, p)
+		}
+	}()
+	return bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout})
+}
+
+// checkFile runs bbolt's consistency check over every page of an existing file before anything writes to it, so a
+// damaged ledger is refused as it is (and can be restored or examined) rather than used until a read trips over it.
+// It reads the whole file once.
+func checkFile(db *bolt.DB) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%w: %v", ErrCorrupt, p)
+		}
+	}()
+	return db.View(func(tx *bolt.Tx) error {
+		var first error
+		for cerr := range tx.Check() { // drain: the check goroutine sends every problem it finds
+			if first == nil {
+				first = fmt.Errorf("%w: %v", ErrCorrupt, cerr)
+			}
+		}
+		return first
+	})
 }
 
 // init checks the format marker of an existing file or lays out a new one.
