@@ -121,6 +121,12 @@ func Open(path string, opts Options) (*Ledger, error) {
 	if st, err := os.Stat(path); err == nil && st.Size() > 0 {
 		existed = true
 	}
+	if existed {
+		// A file shorter than its pages would make bbolt fault on the mapping (SIGBUS), which no recover catches.
+		if err := checkLength(path); err != nil {
+			return nil, fmt.Errorf("ledger open %s: %w", path, err)
+		}
+	}
 	db, err := openBolt(path, opts.OpenTimeout)
 	if err != nil {
 		if errors.Is(err, bolt.ErrTimeout) {
@@ -161,6 +167,49 @@ func openBolt(path string, timeout time.Duration) (db *bolt.DB, err error) {
 		}
 	}()
 	return bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout})
+}
+
+// boltMagic marks a bbolt meta page.
+const boltMagic = 0xED0CDAED
+
+// checkLength refuses a bbolt file that is shorter than its newest meta page says: its high-water page number times
+// its page size. Meta pages are bbolt's on-disk format (page header of 16 bytes, then magic, version, page size,
+// flags, root bucket, freelist page, high-water page, transaction id, in native byte order); a file without a
+// readable meta page is left to bbolt to reject.
+func checkLength(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil // bbolt reports it
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil
+	}
+	meta := func(off int64) (txid, pages uint64, pageSize uint32, ok bool) {
+		var buf [16 + 56]byte
+		if _, err := f.ReadAt(buf[:], off); err != nil {
+			return 0, 0, 0, false
+		}
+		m := buf[16:]
+		if binary.NativeEndian.Uint32(m[0:]) != boltMagic {
+			return 0, 0, 0, false
+		}
+		return binary.NativeEndian.Uint64(m[48:]), binary.NativeEndian.Uint64(m[40:]), binary.NativeEndian.Uint32(m[8:]), true
+	}
+	txid, pages, pageSize, ok := meta(0)
+	second := int64(os.Getpagesize())
+	if ok && pageSize > 0 {
+		second = int64(pageSize)
+	}
+	if t1, p1, s1, ok1 := meta(second); ok1 && (!ok || t1 > txid) {
+		txid, pages, pageSize, ok = t1, p1, s1, true
+	}
+	if ok && pageSize > 0 && pages < 1<<40 && st.Size() < int64(pages)*int64(pageSize) {
+		return fmt.Errorf("%w: the file has %d bytes, its meta page says %d pages of %d (truncated?)", ErrCorrupt,
+			st.Size(), pages, pageSize)
+	}
+	return nil
 }
 
 // checkFile runs bbolt's consistency check over every page of an existing file before anything writes to it, so a
