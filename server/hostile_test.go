@@ -395,3 +395,25 @@ func TestSlowClients(t *testing.T) {
 	before.entries++
 	h.unchanged(t, before, []string{"slow-1"}, []string{"SLOW1"})
 }
+
+// panickyStore panics in the middle of a decision.
+type panickyStore struct{ Store }
+
+func (panickyStore) Debit(context.Context, ledger.DebitRequest) (ledger.Answer, error) {
+	panic("injected")
+}
+
+// TestHandlerPanicAnswersNoCode: a panic while a message is being decided is HTTP 500 with no body, so the switch
+// never reads a code for an outcome nobody knows, and the server keeps serving.
+func TestHandlerPanicAnswersNoCode(t *testing.T) {
+	const w = "1234567894"
+	h := newHarness(t, withStore(func(s Store) Store { return panickyStore{s} }))
+	h.fund(w, "566", 1_000)
+	rec := h.post("/debit", debitFields("p-1", "P1", w, 100).signed(h.keys, mac.Debit))
+	if rec.Code != http.StatusInternalServerError || rec.Body.Len() != 0 {
+		t.Fatalf("HTTP %d %q, want 500 with no body", rec.Code, rec.Body)
+	}
+	if a := h.decode(h.post("/reversal", reversalFields("p-2", "P2", "P1", w, 0).signed(h.keys, mac.Reversal))); a.ResponseCode != "25" {
+		t.Errorf("the next message: %+v, want 25", a)
+	}
+}
