@@ -305,9 +305,6 @@ func TestListenerTimeouts(t *testing.T) {
 // never finished, a body trickled byte by byte) are disconnected by the server's own timeouts, hold no request in
 // the ledger, and do not keep a genuine debit from being answered meanwhile.
 func TestSlowClients(t *testing.T) {
-	if testing.Short() {
-		t.Skip("waits for the listener's read timeouts (10s)")
-	}
 	t.Parallel()
 	const w = "1234567894"
 	h := newHarness(t)

@@ -93,9 +93,6 @@ func TestServeRefusesDamagedLedger(t *testing.T) {
 // saying the file is locked by another process, after the ledger's open timeout rather than hanging; the first
 // one keeps serving.
 func TestBinaryLedgerLocked(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the binary")
-	}
 	dir := t.TempDir()
 	env := childEnv(map[string]string{"WALLETGATE_MAC_KEY": inProcKey, "WALLETGATE_ADMIN_TOKEN": inProcToken,
 		"WALLETGATE_DB": filepath.Join(dir, "walletgate.db"), "TMPDIR": dir})
