@@ -68,6 +68,7 @@ type crashMsg struct {
 	answer           []byte // the first HTTP 200 body received; nil while unanswered
 	code             string
 	settledAfterKill bool // it got no answer before a kill and was answered only when re-sent after the restart
+	onDisk           bool // its answer was found in the ledger after a restart, before anything was re-sent
 }
 
 // crashRun is the state of TestCrashRecovery across restarts.
@@ -264,6 +265,26 @@ func (c *crashRun) check(round, rounds int) {
 	t := c.t
 	t.Helper()
 	checkAudit(t, c.hc, c.opsAddr, c.token)
+
+	// Answered means durable: before anything is re-sent (which could decide a lost message again, identically), the
+	// ledger already holds every answered message with the code it was answered.
+	for _, m := range c.msgs {
+		if m.answer == nil || m.onDisk {
+			continue
+		}
+		status, body := call(t, c.hc, http.MethodGet, "http://"+c.opsAddr+"/admin/transactions/"+m.ref, c.token, nil)
+		var tx struct {
+			Kind         string `json:"kind"`
+			RequestID    string `json:"requestId"`
+			ResponseCode string `json:"responseCode"`
+		}
+		if status != http.StatusOK || json.Unmarshal(body, &tx) != nil || tx.Kind != m.route || tx.RequestID != m.requestID ||
+			tx.ResponseCode != codeOf(m.answer) {
+			t.Errorf("after restart %d: answered %s %s (%s) is not in the ledger as answered: HTTP %d %s", round, m.route,
+				m.requestID, codeOf(m.answer), status, body)
+		}
+		m.onDisk = true
+	}
 
 	// Messages that got no answer: re-sent until answered; the first answer settles them.
 	for _, m := range c.msgs {
