@@ -71,7 +71,7 @@ var (
 
 	// ErrCorrupt is returned by Open when the file is a damaged bbolt database: a page fails bbolt's consistency
 	// check. Open leaves the file as it is.
-	ErrCorrupt = errors.New("ledger file is corrupt (consistency check failed); restore it from a backup")
+	ErrCorrupt = errors.New("ledger file is damaged; walletgate will not use it: restore it from a backup")
 )
 
 // Errors of the admin operations.

@@ -206,7 +206,7 @@ func checkLength(path string) error {
 		txid, pages, pageSize, ok = t1, p1, s1, true
 	}
 	if ok && pageSize > 0 && pages < 1<<40 && st.Size() < int64(pages)*int64(pageSize) {
-		return fmt.Errorf("%w: the file has %d bytes, its meta page says %d pages of %d (truncated?)", ErrCorrupt,
+		return fmt.Errorf("%w: truncated: the file has %d bytes, its meta page says %d pages of %d", ErrCorrupt,
 			st.Size(), pages, pageSize)
 	}
 	return nil
@@ -218,14 +218,14 @@ func checkLength(path string) error {
 func checkFile(db *bolt.DB) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			err = fmt.Errorf("%w: %v", ErrCorrupt, p)
+			err = fmt.Errorf("%w: consistency check: %v", ErrCorrupt, p)
 		}
 	}()
 	return db.View(func(tx *bolt.Tx) error {
 		var first error
 		for cerr := range tx.Check() { // drain: the check goroutine sends every problem it finds
 			if first == nil {
-				first = fmt.Errorf("%w: %v", ErrCorrupt, cerr)
+				first = fmt.Errorf("%w: consistency check: %v", ErrCorrupt, cerr)
 			}
 		}
 		return first

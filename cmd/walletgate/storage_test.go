@@ -44,13 +44,16 @@ func TestServeRefusesDamagedLedger(t *testing.T) {
 			}
 			return b
 		}, []string{"not a readable walletgate database"}},
+		// testdata/foreign-bolt.db: a bbolt file of another application (buckets "users" and "sessions").
+		{"another application's bbolt file", func() []byte { return readFile(t, "testdata/foreign-bolt.db") },
+			[]string{"not a walletgate ledger"}},
 		{"ledger zeroed after its meta pages", func() []byte {
 			b := bytes.Clone(ledgerBytes)
 			clear(b[2*page:])
 			return b
-		}, []string{"corrupt", "restore it from a backup"}},
+		}, []string{"damaged", "restore it from a backup"}},
 		{"ledger truncated", func() []byte { return bytes.Clone(ledgerBytes[:len(ledgerBytes)/2]) },
-			[]string{"corrupt"}},
+			[]string{"damaged", "truncated"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
