@@ -94,8 +94,8 @@ type crashRun struct {
 
 // TestCrashRecovery builds walletgate, funds wallets over the admin API, and runs concurrent senders of unique signed
 // debits and reversals (full and partial) while SIGKILLing the process at seeded random moments. After every restart
-// on the same ledger file it checks that: the audit is green; every answer any sender received replays byte for
-// byte; every message that got no answer is answered when re-sent, and that answer then replays byte for byte after
+// on the same ledger file it checks that: the audit is green; every answered message is in the ledger with the code
+// it was answered, before anything is re-sent; every answer any sender received replays byte for byte; every message that got no answer is answered when re-sent, and that answer then replays byte for byte after
 // every later kill (it stays settled); every wallet's balance is its funding minus exactly the approved debits
 // (amount + fee) plus what the approved reversals gave back; and no transaction appears twice or is missing in the
 // wallets' statements (lost = 0, doubled = 0).
