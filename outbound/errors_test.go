@@ -58,7 +58,11 @@ func TestFailureModes(t *testing.T) {
 				reg := prometheus.NewRegistry()
 				m := NewMetrics(reg)
 
-				err := cc.call(context.Background(), f.srv.URL, testHTTPClient(), m)
+				hc := testHTTPClient()
+				if mode.outcome == OutcomeTimeout {
+					hc = shortClient()
+				}
+				err := cc.call(context.Background(), f.srv.URL, hc, m)
 				if err == nil {
 					t.Fatal("call succeeded, want an error")
 				}

@@ -23,7 +23,7 @@ const (
 	testConnKey    = "conn-key-9b20fd"
 	testConnUser   = "conn-user"
 	testConnPass   = "conn-pass-a6d3e0"
-	testClientWait = 50 * time.Millisecond // the http.Client timeout of the tests
+	shortWait      = 50 * time.Millisecond // the http.Client timeout of tests against a slow partner
 )
 
 var testSecrets = []string{testBCKey, testBCSecret, testVAToken, testConnKey, testConnPass}
@@ -111,7 +111,11 @@ func (f *fake) only() seen {
 	return got[0]
 }
 
-func testHTTPClient() *http.Client { return &http.Client{Timeout: testClientWait} }
+// testHTTPClient is the client of tests whose partner answers: a timeout only so that a bug cannot hang the test.
+func testHTTPClient() *http.Client { return &http.Client{Timeout: time.Minute} }
+
+// shortClient is the client of tests whose partner never answers: its timeout must fire, promptly.
+func shortClient() *http.Client { return &http.Client{Timeout: shortWait} }
 
 // jsonBody decodes a request body keeping numbers as their text.
 func jsonBody(t *testing.T, b []byte) map[string]any {
