@@ -17,13 +17,13 @@ import (
 
 // Credentials of the tests: long and distinctive, so that a leak into an error text is found by a substring test.
 const (
-	testBCKey      = "bc-key-7f3a9c"
-	testBCSecret   = "bc-secret-e41d2b"
-	testVAToken    = "va-token-5c8e17"
-	testConnKey    = "conn-key-9b20fd"
-	testConnUser   = "conn-user"
-	testConnPass   = "conn-pass-a6d3e0"
-	shortWait      = 50 * time.Millisecond // the http.Client timeout of tests against a slow partner
+	testBCKey    = "bc-key-7f3a9c"
+	testBCSecret = "bc-secret-e41d2b"
+	testVAToken  = "va-token-5c8e17"
+	testConnKey  = "conn-key-9b20fd"
+	testConnUser = "conn-user"
+	testConnPass = "conn-pass-a6d3e0"
+	shortWait    = 50 * time.Millisecond // the http.Client timeout of tests against a slow partner
 )
 
 var testSecrets = []string{testBCKey, testBCSecret, testVAToken, testConnKey, testConnPass}

@@ -2,6 +2,8 @@ package outbound
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sort"
 	"strings"
 	"testing"
@@ -68,4 +70,44 @@ func TestNilMetrics(t *testing.T) {
 	}
 	var m *Metrics
 	m.observe(PartnerConnector, "debit", OutcomeOK, time.Now())
+}
+
+// TestDeliveryHelpers: the outbox's helpers record on the metrics and do nothing on nil.
+func TestDeliveryHelpers(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := NewMetrics(reg)
+	m.ObserveDelivery(PartnerConnector, OutcomeOK)
+	m.ObserveDelivery(PartnerConnector, OutcomeOK)
+	m.SetPending(PartnerConnector, 4)
+	m.SetPending(PartnerConnector, 3)
+	var nilM *Metrics
+	nilM.ObserveDelivery(PartnerConnector, OutcomeOK)
+	nilM.SetPending(PartnerConnector, 1)
+
+	mf := family(t, reg, "walletgate_outbox_deliveries_total")
+	if mf == nil || len(mf.GetMetric()) != 1 || mf.GetMetric()[0].GetCounter().GetValue() != 2 {
+		t.Fatalf("deliveries = %v", mf)
+	}
+	mf = family(t, reg, "walletgate_outbox_pending")
+	if mf == nil || len(mf.GetMetric()) != 1 || mf.GetMetric()[0].GetGauge().GetValue() != 3 {
+		t.Fatalf("pending = %v", mf)
+	}
+}
+
+func TestOutcome(t *testing.T) {
+	cases := []struct {
+		err  error
+		want string
+	}{
+		{nil, OutcomeOK},
+		{&PartnerError{outcome: OutcomeTimeout}, OutcomeTimeout},
+		{fmt.Errorf("wrapped: %w", &PartnerError{outcome: OutcomeAuth}), OutcomeAuth},
+		{ErrUnsupportedCurrency, OutcomeInvalid},
+		{errors.New("other"), OutcomeError},
+	}
+	for _, tc := range cases {
+		if got := Outcome(tc.err); got != tc.want {
+			t.Errorf("Outcome(%v) = %q, want %q", tc.err, got, tc.want)
+		}
+	}
 }
