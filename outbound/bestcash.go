@@ -222,7 +222,8 @@ func (c *BestCash) operation(ctx context.Context, op, method, u string, body any
 	return res, err
 }
 
-// object decodes a JSON object; when it holds its payload under "data" (a common envelope), that is used.
+// object decodes a JSON object; members of a "data" object (a common envelope) take precedence over the top
+// level's.
 func object(body []byte) (map[string]json.RawMessage, bool) {
 	var m map[string]json.RawMessage
 	if json.Unmarshal(body, &m) != nil || m == nil {
@@ -230,8 +231,10 @@ func object(body []byte) (map[string]json.RawMessage, bool) {
 	}
 	if raw, ok := m["data"]; ok {
 		var inner map[string]json.RawMessage
-		if json.Unmarshal(raw, &inner) == nil && inner != nil {
-			return inner, true
+		if json.Unmarshal(raw, &inner) == nil {
+			for k, v := range inner {
+				m[k] = v
+			}
 		}
 	}
 	return m, true
