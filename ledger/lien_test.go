@@ -565,3 +565,25 @@ func TestLienInvalidInput(t *testing.T) {
 		t.Errorf("invalid input was remembered")
 	}
 }
+
+func TestLienLookupBesideReversalTombstone(t *testing.T) {
+	l := openTest(t)
+	mustWallet(t, l, "w1", "566", 0)
+	mustCredit(t, l, "w1", 1_000)
+	mustPlace(t, l, lpreq("p1", "L1", "w1", 300, 0), nil)
+	mustLienDebit(t, l, ldreq("c1", "C1", "L1", "w1", 300), nil)
+	// Reversals undo /debit transactions only: naming a lien finds no debit (and leaves a debit tombstone).
+	mustReverse(t, l, rreq("v1", "V1", "L1", "w1", 0), ErrOriginalNotFound)
+	wantWallet(t, l, "w1", 700, 0)
+	// The look-up still shows the lien, not the tombstone; a reference only the reversal named shows the tombstone.
+	lienTx(t, l, "L1", StateCompleted)
+	mustReverse(t, l, rreq("v2", "V2", "ghost", "w1", 0), ErrOriginalNotFound)
+	if tx, err := l.Transaction(bg, "ghost"); err != nil || tx.State != StateTombstone {
+		t.Errorf("ghost: %+v, %v", tx, err)
+	}
+	// A release of a lien never seen leaves a lien tombstone, shown the same way.
+	mustLienDebit(t, l, ldreq("c2", "C2", "ghost2", "w1", 0), ErrOriginalNotFound)
+	if tx, err := l.Transaction(bg, "ghost2"); err != nil || tx.State != StateTombstone || tx.Kind != KindLien {
+		t.Errorf("ghost2: %+v, %v", tx, err)
+	}
+}

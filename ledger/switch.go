@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -389,10 +390,17 @@ type Transaction struct {
 func (l *Ledger) Transaction(ctx context.Context, reference string) (Transaction, error) {
 	var out Transaction
 	err := l.view(func(r *rtx) error {
+		var tomb *txnRecord // a reference only a reversal or a release named: shown when nothing else has it
 		for _, ns := range []byte{nsDebit, nsReversal, nsLien, nsLienDebit} {
 			rec, err := r.txn(ns, reference)
 			if err != nil {
 				return err
+			}
+			if rec != nil && rec.State == StateTombstone && ns != nsLienDebit {
+				tomb, rec = cmp.Or(tomb, rec), nil
+			}
+			if rec == nil && ns == nsLienDebit {
+				rec = tomb
 			}
 			if rec != nil {
 				out = Transaction{Kind: rec.Kind, Reference: rec.Reference, RequestID: rec.RequestID,
