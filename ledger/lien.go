@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -176,7 +177,8 @@ func (w *wtx) placeLien(p *LienPlaceRequest) (Answer, error) {
 		wal.Held += total         // cannot overflow: decideDebit checked total against Balance - Held
 		expires := w.now.Add(w.l.lienTTL())
 		seq, err := w.post(&Entry{Kind: KindLien, Reference: p.Reference, Currency: wal.Currency,
-			Narration: fmt.Sprintf("hold of %d until %s %s", total, expires.Format(time.RFC3339), narration(p.Details))}, wal)
+			Narration: strings.TrimSpace(fmt.Sprintf("hold of %d until %s %s", total, expires.Format(time.RFC3339),
+				narration(p.Details)))}, wal)
 		if err != nil {
 			return Answer{}, err // no postings: ErrOverflow cannot happen
 		}
@@ -303,8 +305,9 @@ func (w *wtx) applyLienDebit(c *LienDebitRequest, rec *txnRecord) (decline error
 	wal.Held -= held
 	wal.Day, wal.DayDebited = today, used
 	seq, err := w.post(&Entry{Kind: KindLienDebit, Reference: c.Reference, Currency: wal.Currency,
-		Narration: fmt.Sprintf("lien %s completed, hold of %d released %s", lien.Reference, held, narration(c.Details)),
-		Postings:  postings}, wal)
+		Narration: strings.TrimSpace(fmt.Sprintf("lien %s completed, hold of %d released %s", lien.Reference, held,
+			narration(c.Details))),
+		Postings: postings}, wal)
 	if errors.Is(err, ErrOverflow) {
 		return ErrOverflow, nil
 	}
