@@ -587,3 +587,58 @@ func TestLienLookupBesideReversalTombstone(t *testing.T) {
 		t.Errorf("ghost2: %+v, %v", tx, err)
 	}
 }
+
+// A completion racing the sweeper, and a completion racing a release: whichever the writer takes first wins, the
+// other sees its result, and the hold is given back exactly once.
+func TestLienRaces(t *testing.T) {
+	for i := range 10 {
+		t.Run(fmt.Sprint("sweep/", i), func(t *testing.T) {
+			clock := newFakeClock(lienDay)
+			l := openTest(t, withNoSync(), withOptions(Options{Now: clock.Now, LienTTL: time.Hour, LienSweepInterval: -1}))
+			mustWallet(t, l, "w1", "566", 0)
+			mustCredit(t, l, "w1", 1_000)
+			mustPlace(t, l, lpreq("p1", "L1", "w1", 300, 10), nil)
+			clock.Advance(time.Hour)
+			var wg sync.WaitGroup
+			var swept int
+			var sweepErr error
+			var a Answer
+			var err error
+			wg.Add(2)
+			go func() { defer wg.Done(); swept, sweepErr = l.ReleaseExpiredLiens(bg) }()
+			go func() { defer wg.Done(); a, err = l.DebitLien(bg, ldreq("c1", "C1", "L1", "w1", 300)) }()
+			wg.Wait()
+			if sweepErr != nil || err != nil || swept > 1 || a.Outcome.Decline != ErrLienReleased {
+				t.Fatalf("sweep %d %v; completion %v %v", swept, sweepErr, a.Outcome.Decline, err)
+			}
+			wantWallet(t, l, "w1", 1_000, 0)
+			lienTx(t, l, "L1", StateReleased)
+		})
+		t.Run(fmt.Sprint("release/", i), func(t *testing.T) {
+			l := openTest(t, withNoSync())
+			mustWallet(t, l, "w1", "566", 0)
+			mustCredit(t, l, "w1", 1_000)
+			mustPlace(t, l, lpreq("p1", "L1", "w1", 300, 10), nil)
+			var wg sync.WaitGroup
+			var done, released Answer
+			var err1, err2 error
+			wg.Add(2)
+			go func() { defer wg.Done(); done, err1 = l.DebitLien(bg, ldreq("c1", "C1", "L1", "w1", 300)) }()
+			go func() { defer wg.Done(); released, err2 = l.DebitLien(bg, ldreq("c2", "C2", "L1", "w1", 0)) }()
+			wg.Wait()
+			if err1 != nil || err2 != nil || released.Outcome.Decline != nil {
+				t.Fatalf("completion %v %v; release %v %v", done.Outcome.Decline, err1, released.Outcome.Decline, err2)
+			}
+			switch done.Outcome.Decline {
+			case nil: // the completion came first; the release found it completed
+				wantWallet(t, l, "w1", 690, 0)
+				lienTx(t, l, "L1", StateCompleted)
+			case ErrLienReleased:
+				wantWallet(t, l, "w1", 1_000, 0)
+				lienTx(t, l, "L1", StateReleased)
+			default:
+				t.Fatalf("completion: %v", done.Outcome.Decline)
+			}
+		})
+	}
+}
