@@ -17,6 +17,14 @@
 // answers exact repeats from a read-only transaction, without entering the writer, but only once the record's
 // batch is known to be fsync'd.
 //
+// Holds: a wallet's available balance is Balance - Held, and debits, place-liens and enquiries all decide against
+// it. Held is a sum of holds of several kinds; each kind adds and subtracts only its own amounts. A lien (PlaceLien)
+// holds amount + fee until its lien debit (DebitLien) completes or releases it, or until its time to live runs out
+// (Options.LienTTL): then the ledger's sweeper releases it through the writer. Placing and releasing are journaled
+// as memo entries without postings; completing is a balanced entry like a debit.
+//
+// Enquire reads a wallet in a read-only transaction and never enters the writer; it stores nothing.
+//
 // Failures: when a write fails before the commit point, nothing is applied and every operation of the batch gets
 // ErrStorage. When bbolt reports a failed commit whose meta page may already be written, the outcome is unknown:
 // the operations get ErrOutcomeUnknown and the ledger refuses further writes until it is reopened.

@@ -30,7 +30,9 @@ var (
 	bucketCredits  = []byte("credits")  // admin credit reference -> creditRecord (JSON)
 
 	allBuckets = [][]byte{bucketMeta, bucketWallets, bucketAccounts, bucketJournal, bucketStmt, bucketRequests,
-		bucketTxns, bucketCredits}
+		bucketTxns, bucketCredits,
+		bucketLienExpiry,
+	}
 
 	keyFormat = []byte("format")
 	keyBatch  = []byte("batch")
@@ -53,6 +55,17 @@ type Options struct {
 
 	// Observer receives commit timings and batch sizes. Optional.
 	Observer Observer
+
+	// LienTTL is how long a placed lien may wait for its completion before the ledger releases it (CONTRACT 1.9).
+	// A lien's expiry is fixed when it is placed. Default DefaultLienTTL.
+	LienTTL time.Duration
+
+	// LienSweepInterval is how often the ledger looks for expired liens and releases them. Default one minute;
+	// negative: never (ReleaseExpiredLiens can still be called).
+	LienSweepInterval time.Duration
+
+	// lienSweep lets tests drive the lien sweeper without sleeping (lien.go).
+	lienSweep lienSweepHooks
 
 	// BeforeCommit, when set, is called inside the writer just before each commit; an error aborts the batch as a
 	// storage failure with nothing committed. It exists to inject faults in tests (a full disk, a failing device).
@@ -78,6 +91,8 @@ type Ledger struct {
 	batchSeq uint64        // last batch number written; owned by the writer goroutine
 	durable  atomic.Uint64 // last batch number known fsync'd
 	failed   atomic.Bool   // set after ErrOutcomeUnknown: no more writes
+
+	sweeper lienSweeper // releases expired liens (lien.go)
 }
 
 // Open opens (or creates) the ledger file at path and starts its writer. It refuses a file that is not a bbolt
@@ -123,6 +138,7 @@ func Open(path string, opts Options) (*Ledger, error) {
 	}
 	l.durable.Store(l.batchSeq)
 	go l.run()
+	l.startLienSweeper()
 	return l, nil
 }
 
@@ -161,6 +177,7 @@ func (l *Ledger) init(existed bool) error {
 // Close stops taking operations, lets the writer finish and commit everything already queued, and closes the
 // file. Operations submitted after Close began get ErrClosed.
 func (l *Ledger) Close() error {
+	l.stopLienSweeper()
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()

@@ -333,6 +333,7 @@ type transactionView struct {
 	JournalEntry                 uint64          `json:"journalEntry,omitempty"`
 	CreatedAt                    time.Time       `json:"createdAt"`
 	Details                      *ledger.Details `json:"details,omitempty"`
+	Lien                         *lienView       `json:"lien,omitempty"` // place-lien: expiry, completion or release
 }
 
 func (s *Server) transaction(c echo.Context) error {
@@ -344,7 +345,7 @@ func (s *Server) transaction(c echo.Context) error {
 		CurrencyCode: t.Currency, Amount: t.Amount, Fee: t.Fee, State: t.State,
 		OriginalTransactionReference: t.Original, ReversedAmount: t.ReversedAmount, FeeReversed: t.FeeReversed,
 		Reversals: t.Reversals, PartnerDeliveries: []any{}, JournalEntry: t.Entry, CreatedAt: t.CreatedAt,
-		Details: t.Details}
+		Details: t.Details, Lien: viewLien(t)}
 	if t.State != ledger.StateTombstone {
 		v.ResponseCode = respcodes.FromOutcome(ledger.Outcome{Decline: t.Decline})
 	}

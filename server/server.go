@@ -1,5 +1,5 @@
-// Package server is walletgate's HTTP layer: the card switch's listener (signed, idempotent debits and reversals,
-// CONTRACT section 1) and the ops listener (health, metrics, the admin API, CONTRACT section 2).
+// Package server is walletgate's HTTP layer: the card switch's listener (signed, idempotent debits, reversals,
+// enquiries and liens, CONTRACT section 1) and the ops listener (health, metrics, the admin API, CONTRACT section 2).
 //
 // Every switch message goes through the same steps, in the order of CONTRACT 1.4: parse (not a JSON object:
 // HTTP 400 / 30), verify the MAC (12, nothing remembered), replay a known requestId (same fingerprint: the stored
@@ -28,6 +28,9 @@ type Store interface {
 	Replay(ctx context.Context, requestID string, fingerprint [32]byte) (ledger.Answer, error)
 	Debit(ctx context.Context, d ledger.DebitRequest) (ledger.Answer, error)
 	Reverse(ctx context.Context, r ledger.ReversalRequest) (ledger.Answer, error)
+	Enquire(ctx context.Context, q ledger.EnquiryRequest) (ledger.Answer, error)
+	PlaceLien(ctx context.Context, p ledger.LienPlaceRequest) (ledger.Answer, error)
+	DebitLien(ctx context.Context, c ledger.LienDebitRequest) (ledger.Answer, error)
 
 	CreateWallet(ctx context.Context, n ledger.NewWallet) (ledger.Wallet, error)
 	Wallet(ctx context.Context, id string) (ledger.Wallet, error)

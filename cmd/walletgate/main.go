@@ -131,7 +131,7 @@ func runServer(ctx context.Context, cfg *config, keys *mac.Keys, log *zap.Logger
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := server.NewMetrics(reg)
 
-	l, err := ledger.Open(cfg.DB, ledger.Options{Observer: metrics})
+	l, err := ledger.Open(cfg.DB, ledger.Options{Observer: metrics, LienTTL: cfg.LienTTL})
 	if err != nil {
 		return err
 	}
