@@ -125,10 +125,10 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 
 func TestOpenAPIRouteMapping(t *testing.T) {
 	for in, want := range map[string]string{
-		"GET /admin/wallets/:id":              "GET /admin/wallets/{id}",
+		"GET /admin/wallets/:id":               "GET /admin/wallets/{id}",
 		"POST /admin/topups/:reference/cancel": "POST /admin/topups/{reference}/cancel",
-		"GET /debug/pprof/*":                  "GET /debug/pprof/{path}",
-		"POST /debit":                         "POST /debit",
+		"GET /debug/pprof/*":                   "GET /debug/pprof/{path}",
+		"POST /debit":                          "POST /debit",
 	} {
 		if got := openAPIRoute(in); got != want {
 			t.Errorf("openAPIRoute(%q) = %q, want %q", in, got, want)
