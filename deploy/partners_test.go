@@ -1,27 +1,30 @@
 package deploy_test
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
 
-// partnerCollectors are the partner and outbox metrics of CONTRACT section 4 with the contract's names and labels.
-// Package outbound registers them (outbound.NewMetrics); until it is on this branch they are declared here, and
-// this file is the one place to switch to it.
+	"github.com/walletgate/walletgate/outbound"
+)
+
+// partnerCollectors are the partner and outbox metrics of CONTRACT section 4, as package outbound registers them.
 func partnerCollectors() []prometheus.Collector {
-	return []prometheus.Collector{
-		prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "walletgate_outbox_pending", Help: "h"}, []string{"partner"}),
-		prometheus.NewCounterVec(prometheus.CounterOpts{Name: "walletgate_outbox_deliveries_total", Help: "h"},
-			[]string{"partner", "outcome"}),
-		prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "walletgate_partner_request_duration_seconds", Help: "h"},
-			[]string{"partner", "operation", "outcome"}),
-	}
+	var c capture
+	outbound.NewMetrics(&c)
+	return c.collectors
 }
 
 // partnerNames are the values of the partner label.
 func partnerNames() map[string]bool {
-	return map[string]bool{"bestcash": true, "virtualaccount": true, "connector": true}
+	return map[string]bool{outbound.PartnerBestCash: true, outbound.PartnerVirtualAccount: true,
+		outbound.PartnerConnector: true}
 }
 
-// outcomeNames are the values of the outcome label, "dead" being a dead-lettered outbox event.
+// outcomeDead is the outcome of walletgate_outbox_deliveries_total for an event the outbox dead-letters.
+const outcomeDead = "dead"
+
+// outcomeNames are the values of the outcome label.
 func outcomeNames() map[string]bool {
-	return map[string]bool{"ok": true, "duplicate": true, "declined": true, "invalid": true, "not_found": true,
-		"auth": true, "error": true, "timeout": true, "dead": true}
+	return map[string]bool{outbound.OutcomeOK: true, outbound.OutcomeDuplicate: true, outbound.OutcomeDeclined: true,
+		outbound.OutcomeInvalid: true, outbound.OutcomeNotFound: true, outbound.OutcomeAuth: true,
+		outbound.OutcomeError: true, outbound.OutcomeTimeout: true, outcomeDead: true}
 }
