@@ -13,7 +13,9 @@ package server
 
 import (
 	"context"
+	"io"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -39,6 +41,7 @@ type Store interface {
 	Statement(ctx context.Context, walletID string, before uint64, limit int) ([]ledger.StatementLine, uint64, error)
 	Transaction(ctx context.Context, reference string) (ledger.Transaction, error)
 	Audit(ctx context.Context) (ledger.AuditReport, error)
+	Backup(ctx context.Context, w io.Writer, sized func(size int64)) (int64, error)
 	Ready() error
 }
 
@@ -66,6 +69,8 @@ type Server struct {
 
 	switchEcho *echo.Echo
 	opsEcho    *echo.Echo
+
+	backupRunning atomic.Bool // one GET /admin/backup at a time
 }
 
 // New builds the routers. cfg.Store, cfg.Keys and cfg.Metrics are required.

@@ -3,6 +3,9 @@
 //	walletgate serve     run the server (configuration: environment variables or flags, see README)
 //	walletgate demo      run it with a throw-away ledger, key and admin token, and print a curl to try
 //	walletgate sign      read a request JSON on stdin, print it with its "mac"
+//	walletgate wallet    create, show, credit, freeze, unfreeze, close a wallet; its statement (admin API)
+//	walletgate tx show   a switch transaction as recorded (admin API)
+//	walletgate backup    a consistent copy of the ledger file
 package main
 
 import (
@@ -60,6 +63,10 @@ commands:
   serve   run the server (see README for the configuration)
   demo    run with a throw-away ledger, MAC key and admin token; prints a curl to try
   sign    read a switch request JSON on stdin and print it with its "mac" (key: WALLETGATE_MAC_KEY)
+  wallet  create|show|credit|freeze|unfreeze|close|statement WALLET_ID (admin API: WALLETGATE_OPS_URL,
+          WALLETGATE_ADMIN_TOKEN)
+  tx      show TRANSACTION_REFERENCE (admin API)
+  backup  --out FILE: a consistent copy of the ledger, from the running server (or --db FILE when stopped)
 
 "walletgate <command> -h" lists a command's flags.`
 
@@ -75,6 +82,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return demo(ctx, args[1:], stdout, stderr, getenv)
 	case "sign":
 		return sign(args[1:], stdin, stdout, stderr, getenv)
+	case "wallet":
+		return wallet(ctx, args[1:], stdout, stderr, getenv)
+	case "tx":
+		return tx(ctx, args[1:], stdout, stderr, getenv)
+	case "backup":
+		return backup(ctx, args[1:], stdout, stderr, getenv)
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, usage)
 		return nil
