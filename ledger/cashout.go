@@ -60,18 +60,28 @@ type NewCashout struct {
 	LastName  string
 }
 
+// Validate checks the input's form (the *FieldError HoldCashout would return), so that a caller can refuse it
+// before asking a partner anything.
+func (n NewCashout) Validate() error {
+	if err := validateMovement(n.Reference, n.Amount, n.Phone); err != nil {
+		return err
+	}
+	if !validText(n.FirstName, MaxNameLen) {
+		return &FieldError{Field: "firstName", Reason: fmt.Sprintf("up to %d printable characters", MaxNameLen)}
+	}
+	if !validText(n.LastName, MaxNameLen) {
+		return &FieldError{Field: "lastName", Reason: fmt.Sprintf("up to %d printable characters", MaxNameLen)}
+	}
+	return nil
+}
+
 // HoldCashout records a cash-out and holds its amount on the wallet (Held grows by it, so the available balance
 // shrinks), once per reference: repeating it with the same body returns the cash-out as it is now; with anything
 // else ErrCashoutConflict. Refusals: ErrWalletNotFound, ErrWalletNotActive (frozen or closed),
 // ErrInsufficientFunds (available balance below the amount).
 func (l *Ledger) HoldCashout(ctx context.Context, n NewCashout) (Cashout, error) {
-	if err := validateMovement(n.Reference, n.Amount, n.Phone); err != nil {
+	if err := n.Validate(); err != nil {
 		return Cashout{}, err
-	}
-	for field, v := range map[string]string{"firstName": n.FirstName, "lastName": n.LastName} {
-		if !validText(v, MaxNameLen) {
-			return Cashout{}, &FieldError{Field: field, Reason: fmt.Sprintf("up to %d printable characters", MaxNameLen)}
-		}
 	}
 	return writeOp(ctx, l, func(w *wtx) (Cashout, error) {
 		b := w.tx.Bucket(bucketCashouts)
