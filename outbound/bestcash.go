@@ -187,8 +187,8 @@ func (c *BestCash) operation(ctx context.Context, op, method, u string, body any
 	var res Operation
 	err := c.ep.call(ctx, op, method, u, body, func(r reply) (string, error) {
 		if r.status < 200 || r.status > 299 {
-			if op == opConfirm && r.status >= 400 && r.status < 500 && r.status != http.StatusNotFound &&
-				r.status != http.StatusUnauthorized && r.status != http.StatusForbidden {
+			if op == opConfirm && (r.status == http.StatusBadRequest || r.status == http.StatusConflict ||
+				r.status == http.StatusGone || r.status == http.StatusUnprocessableEntity) {
 				code, msg := partnerMessage(r.body)
 				return OutcomeDeclined, c.ep.fail(op, r.status, OutcomeDeclined, ErrConfirmationRejected, false, code, msg, nil)
 			}

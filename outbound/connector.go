@@ -99,7 +99,7 @@ func (c *Connector) push(ctx context.Context, op string, p Push) error {
 	if err != nil {
 		return errorf(PartnerConnector, op, err)
 	}
-	if strings.Contains(amount, ".") { // at most 3 decimals: drop zeros a longer exponent would add
+	if cur.Exponent > 3 { // at most 3 decimals: drop the zeros a longer exponent adds (none in the table today)
 		amount = strings.TrimSuffix(strings.TrimRight(amount, "0"), ".")
 	}
 	if !connAmount.MatchString(amount) {

@@ -1,6 +1,7 @@
 package outbound
 
 import (
+	"errors"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -61,4 +62,32 @@ func (m *Metrics) observe(partner, operation, outcome string, start time.Time) {
 		return
 	}
 	m.PartnerDuration.WithLabelValues(partner, operation, outcome).Observe(time.Since(start).Seconds())
+}
+
+// ObserveDelivery counts one outbox delivery attempt of partner with its outcome (one of the Outcome* values,
+// or "dead" when the event is dead-lettered). Safe on a nil *Metrics.
+func (m *Metrics) ObserveDelivery(partner, outcome string) {
+	if m == nil {
+		return
+	}
+	m.Deliveries.WithLabelValues(partner, outcome).Inc()
+}
+
+// SetPending sets the number of outbox events of partner waiting for delivery. Safe on a nil *Metrics.
+func (m *Metrics) SetPending(partner string, n int) {
+	if m == nil {
+		return
+	}
+	m.OutboxPending.WithLabelValues(partner).Set(float64(n))
+}
+
+// Outcome is the outcome label value for a call that returned err: OutcomeOK for nil, the outcome the client
+// recorded for a *PartnerError, OutcomeInvalid for a request that could not be built, OutcomeError otherwise.
+// The outbox uses it for walletgate_outbox_deliveries_total. A connector call that met DUPLICATE_ID returns nil
+// and therefore OutcomeOK here.
+func Outcome(err error) string {
+	if err != nil && !errors.As(err, new(*PartnerError)) && IsPermanent(err) {
+		return OutcomeInvalid
+	}
+	return outcomeOf(err)
 }
