@@ -68,10 +68,10 @@ func TestDeliveriesThroughTheSimulator(t *testing.T) {
 		got[p.TransactionID] = s
 	}
 	want := map[string]string{
-		"D1":     "/****/debit  10 NGN success",
-		"D2":     "/****/debit  50 NGN failed 51",
-		"R1":     "/****/refund D1 2.5 NGN success",
-		"D1-rev": "/****/void D1 7.5 NGN success",
+		"D1":     "/****/debit  10.00 NGN success",
+		"D2":     "/****/debit  50.00 NGN failed 51",
+		"R1":     "/****/refund D1 2.50 NGN success",
+		"D1-rev": "/****/void D1 7.50 NGN success",
 	}
 	if len(got) != len(want) {
 		t.Errorf("connector got %d pushes, want %d: %v", len(got), len(want), got)

@@ -23,12 +23,10 @@ type OutboxStore interface {
 	OutboxWake() <-chan struct{}
 }
 
-// Outcome values of walletgate_outbox_deliveries_total: what one delivery attempt led to.
-const (
-	DeliveryDelivered = "delivered" // the partner has the event (DUPLICATE_ID included)
-	DeliveryRetry     = "retry"     // failed; another attempt is scheduled with backoff
-	DeliveryDead      = "dead"      // dead-lettered: a permanent refusal, or the last allowed attempt failed
-)
+// DeliveryDead is the outcome label of walletgate_outbox_deliveries_total for an attempt that dead-lettered its
+// event (a permanent refusal, or the last allowed attempt failed). Every other attempt is counted with Outcome of
+// its error: "ok" when delivered (DUPLICATE_ID included), "error", "timeout", "auth", ... when it will be retried.
+const DeliveryDead = "dead"
 
 // DispatcherConfig configures a Dispatcher. Zero values take the defaults documented on each field.
 type DispatcherConfig struct {
@@ -220,14 +218,14 @@ func (d *Dispatcher) attempt(ctx context.Context, deliverer Deliverer, ev ledger
 	}
 	n := ev.Attempts + 1
 	var a ledger.Attempt
-	outcome := DeliveryDelivered
+	outcome := Outcome(err)
 	switch {
 	case err == nil:
 		a.Delivered = true
 	case d.permanent(err) || n >= d.cfg.MaxAttempts:
 		a.Dead, a.Error, outcome = true, err.Error(), DeliveryDead
 	default:
-		a.Error, a.NextAttempt, outcome = err.Error(), d.cfg.Now().Add(d.Backoff(n)), DeliveryRetry
+		a.Error, a.NextAttempt = err.Error(), d.cfg.Now().Add(d.Backoff(n))
 	}
 	// The outcome is recorded even when shutdown began meanwhile: the ledger closes only after Run returned.
 	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
@@ -238,15 +236,13 @@ func (d *Dispatcher) attempt(ctx context.Context, deliverer Deliverer, ev ledger
 			zap.String("partner", ev.Partner), zap.Error(rerr))
 		return
 	}
-	if m := d.cfg.Metrics; m != nil {
-		m.Deliveries.WithLabelValues(ev.Partner, outcome).Inc()
-	}
+	d.cfg.Metrics.ObserveDelivery(ev.Partner, outcome)
 	fields := []zap.Field{zap.Uint64("id", ev.ID), zap.String("partner", ev.Partner), zap.String("kind", ev.Kind),
 		zap.String("transactionReference", ev.Reference), zap.String("walletId", ev.WalletID), zap.Int("attempt", n)}
-	switch outcome {
-	case DeliveryDelivered:
+	switch {
+	case a.Delivered:
 		d.log.Info("outbox: delivered", fields...)
-	case DeliveryRetry:
+	case !a.Dead:
 		d.log.Warn("outbox: delivery failed, will retry", append(fields, zap.Time("nextAttempt", a.NextAttempt),
 			zap.String("error", a.Error))...)
 	default:
@@ -261,14 +257,13 @@ func (d *Dispatcher) permanent(err error) bool {
 
 // setPending makes walletgate_outbox_pending true for every partner that has events or a deliverer.
 func (d *Dispatcher) setPending(pending map[string]int) {
-	m := d.cfg.Metrics
-	if m == nil || pending == nil {
+	if pending == nil {
 		return
 	}
 	for partner := range d.cfg.Partners {
-		m.OutboxPending.WithLabelValues(partner).Set(float64(pending[partner]))
+		d.cfg.Metrics.SetPending(partner, pending[partner])
 	}
 	for partner, n := range pending {
-		m.OutboxPending.WithLabelValues(partner).Set(float64(n))
+		d.cfg.Metrics.SetPending(partner, n)
 	}
 }

@@ -186,7 +186,7 @@ var permanentFailure = &PartnerError{Partner: PartnerConnector, Operation: "debi
 	Code: "INVALID_DATA", Message: "invalid amount", Permanent: true, Err: ErrInvalid}
 
 var retryableFailure = &PartnerError{Partner: PartnerConnector, Operation: "debit", StatusCode: 503,
-	Message: "try later", Err: ErrUnavailable}
+	Message: "try later", Err: ErrUnavailable, outcome: OutcomeError}
 
 // TestDispatcherOrderPerLane: every event is delivered once, in id order within its wallet, never two of a wallet
 // at once, while wallets proceed side by side.
@@ -219,8 +219,8 @@ func TestDispatcherOrderPerLane(t *testing.T) {
 		t.Error(pr)
 	}
 	eventually(t, "40 deliveries and 40 retries counted", func() bool {
-		return value(t, m.Deliveries.WithLabelValues("p", DeliveryDelivered)) == 40 &&
-			value(t, m.Deliveries.WithLabelValues("p", DeliveryRetry)) == 40
+		return value(t, m.Deliveries.WithLabelValues("p", OutcomeOK)) == 40 &&
+			value(t, m.Deliveries.WithLabelValues("p", OutcomeError)) == 40
 	})
 	eventually(t, "pending gauge at 0", func() bool { return value(t, m.OutboxPending.WithLabelValues("p")) == 0 })
 }
