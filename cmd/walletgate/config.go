@@ -40,6 +40,7 @@ type config struct {
 	TLSCert        string
 	TLSKey         string
 	TLSClientCA    string
+	Partners       partnerConfig // CONTRACT 5 (partners.go)
 }
 
 // Defaults of CONTRACT sections 1-3.
@@ -82,6 +83,7 @@ func (cfg *config) bind(fs *flag.FlagSet, getenv func(string) string) {
 	fs.StringVar(&cfg.TLSCert, "tls-cert", getenv("WALLETGATE_TLS_CERT"), "PEM certificate of the switch listener (WALLETGATE_TLS_CERT)")
 	fs.StringVar(&cfg.TLSKey, "tls-key", getenv("WALLETGATE_TLS_KEY"), "PEM key of the switch listener (WALLETGATE_TLS_KEY)")
 	fs.StringVar(&cfg.TLSClientCA, "tls-client-ca", getenv("WALLETGATE_TLS_CLIENT_CA"), "PEM CA that switch client certificates must chain to (WALLETGATE_TLS_CLIENT_CA)")
+	cfg.Partners.bind(fs, getenv)
 }
 
 var errNoMACKey = errors.New("no MAC key: set WALLETGATE_MAC_KEY or WALLETGATE_MAC_KEY_FILE (or --mac-key / --mac-key-file)")
@@ -116,18 +118,18 @@ func (cfg *config) validate() error {
 	if cfg.TLSClientCA != "" && cfg.TLSCert == "" {
 		return errors.New("WALLETGATE_TLS_CLIENT_CA needs WALLETGATE_TLS_CERT and WALLETGATE_TLS_KEY")
 	}
-	return nil
+	return cfg.Partners.validate()
 }
 
 // fields is the start-up log line's view of cfg: every secret masked.
 func (cfg *config) fields() []zap.Field {
-	return []zap.Field{
+	return append([]zap.Field{
 		zap.String("listen", cfg.Listen), zap.String("opsListen", cfg.OpsListen), zap.String("db", cfg.DB),
 		zap.Stringer("macKey", cfg.MACKey), zap.String("macKeyFile", cfg.MACKeyFile),
 		zap.Stringer("macKeyPrevious", cfg.MACKeyPrevious), zap.String("macAlgo", cfg.MACAlgo),
 		zap.Stringer("adminToken", cfg.AdminToken), zap.String("logLevel", cfg.LogLevel),
 		zap.String("tlsCert", cfg.TLSCert), zap.String("tlsClientCA", cfg.TLSClientCA),
-	}
+	}, cfg.Partners.fields()...)
 }
 
 // newLogger builds the JSON logger on stderr.
