@@ -95,6 +95,9 @@ const (
 // VerifyCustomer looks a customer up by full phone number (GET {url}/customer/{phone}). A customer that does
 // not exist is a *PartnerError wrapping ErrCustomerNotFound; refused credentials wrap ErrAuth.
 func (c *BestCash) VerifyCustomer(ctx context.Context, phone string) (Customer, error) {
+	if phone == "" {
+		return Customer{}, c.ep.required(opVerify, "phone")
+	}
 	var cust Customer
 	err := c.ep.call(ctx, opVerify, http.MethodGet, c.base+"/customer/"+url.PathEscape(phone), nil,
 		func(r reply) (string, error) {
@@ -134,6 +137,9 @@ func (c *BestCash) Debit(ctx context.Context, o DebitOrder) (Operation, error) {
 	if err != nil {
 		return Operation{}, errorf(PartnerBestCash, opDebit, err)
 	}
+	if o.PartnerReference == "" || o.Phone == "" {
+		return Operation{}, c.ep.required(opDebit, "partnerReference and phone")
+	}
 	body := bcOrder{Amount: json.Number(amount), PartnerReference: o.PartnerReference,
 		Customer: bcCustomer{Phone: o.Phone}, Description: o.Description}
 	return c.operation(ctx, opDebit, http.MethodPost, c.base+"/operations/debit", body, o.PartnerReference, ErrCustomerNotFound)
@@ -168,6 +174,9 @@ func (c *BestCash) Credit(ctx context.Context, o CreditOrder) (Operation, error)
 	if err != nil {
 		return Operation{}, errorf(PartnerBestCash, opCredit, err)
 	}
+	if o.PartnerReference == "" || o.Phone == "" {
+		return Operation{}, c.ep.required(opCredit, "partnerReference and phone")
+	}
 	body := bcOrder{Amount: json.Number(amount), PartnerReference: o.PartnerReference,
 		Customer:    bcCustomer{Phone: o.Phone, FirstName: o.FirstName, LastName: o.LastName},
 		Description: o.Description}
@@ -184,6 +193,9 @@ func (c *BestCash) Status(ctx context.Context, partnerReference string) (Operati
 // operation sends one operation request and reads the operation BestCash answers with. A 200 whose operation
 // has failed is not an error (the operation is known: Status is OperationFailed) but is recorded as declined.
 func (c *BestCash) operation(ctx context.Context, op, method, u string, body any, ref string, notFound error) (Operation, error) {
+	if ref == "" {
+		return Operation{}, c.ep.required(op, "partnerReference")
+	}
 	var res Operation
 	err := c.ep.call(ctx, op, method, u, body, func(r reply) (string, error) {
 		if r.status < 200 || r.status > 299 {
@@ -210,7 +222,8 @@ func (c *BestCash) operation(ctx context.Context, op, method, u string, body any
 	return res, err
 }
 
-// object decodes a JSON object; when it holds its payload under "data" (a common envelope), that is used.
+// object decodes a JSON object; members of a "data" object (a common envelope) take precedence over the top
+// level's.
 func object(body []byte) (map[string]json.RawMessage, bool) {
 	var m map[string]json.RawMessage
 	if json.Unmarshal(body, &m) != nil || m == nil {
@@ -218,8 +231,10 @@ func object(body []byte) (map[string]json.RawMessage, bool) {
 	}
 	if raw, ok := m["data"]; ok {
 		var inner map[string]json.RawMessage
-		if json.Unmarshal(raw, &inner) == nil && inner != nil {
-			return inner, true
+		if json.Unmarshal(raw, &inner) == nil {
+			for k, v := range inner {
+				m[k] = v
+			}
 		}
 	}
 	return m, true

@@ -58,6 +58,16 @@ func TestBestCashRequests(t *testing.T) {
 			outcome: OutcomeOK, metricOp: "verify_customer",
 		},
 		{
+			name:   "status in an envelope, message at the top level",
+			answer: `{"message":"ok","data":{"status":"SUCCESSFUL","reference":"BC2"}}`,
+			call: func(ctx context.Context, c *BestCash) (any, error) {
+				return c.Status(ctx, "top-1")
+			},
+			method: "GET", path: "/external/operation", query: "partnerReference=top-1",
+			want:    Operation{PartnerReference: "top-1", ID: "BC2", Status: OperationSuccess, RawStatus: "SUCCESSFUL", Message: "ok"},
+			outcome: OutcomeOK, metricOp: "status",
+		},
+		{
 			name:   "debit XOF, no minor unit",
 			answer: pending,
 			call: func(ctx context.Context, c *BestCash) (any, error) {

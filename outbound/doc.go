@@ -13,7 +13,8 @@
 //
 // # Errors
 //
-// A call returns nil on success. Every failure that reached (or tried to reach) the partner is a *PartnerError;
+// A call returns nil on success. Every failure that reached (or tried to reach) the partner, and every request
+// refused before sending for a missing field, is a *PartnerError;
 // its Error text names the partner, the operation, the HTTP status and the partner's code and message, and never
 // a credential (API keys, secrets, tokens and passwords are masked even when the partner echoes them).
 //
@@ -21,7 +22,10 @@
 //     or INVALID_DATA, a virtual-account "success": false) or when the request cannot be built (unsupported
 //     currency, amount not representable): sending it again cannot succeed, so it must be dead-lettered.
 //   - ErrAuth (HTTP 401/403) is retryable: credentials are a configuration problem that an operator fixes.
-//   - Transport errors, timeouts, dropped connections, 5xx and bodies that cannot be understood are retryable.
+//   - Transport errors, timeouts, dropped connections, redirects (never followed: they would carry the
+//     credentials elsewhere), 5xx and bodies that cannot be understood are retryable (ErrUnavailable).
+//   - ErrConfirmationRejected (a wrong BestCash confirmation code) and connector INVALID_REFERENCE are
+//     refusals that may pass later: not permanent.
 //   - ErrCustomerNotFound and ErrOperationNotFound are typed results of BestCash (HTTP 404), not failures of the
 //     transport; the caller decides what they mean for its flow.
 //   - A connector DUPLICATE_ID answer means the event was delivered before: the call returns nil.

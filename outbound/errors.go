@@ -143,6 +143,12 @@ func newEndpoint(partner string, hc *http.Client, m *Metrics, auth func(*http.Re
 	if hc == nil {
 		hc = http.DefaultClient
 	}
+	// Never follow a redirect: it would carry the credential headers (X-Auth-ApiSecret is not one that net/http
+	// strips) to wherever the partner, or whoever answers in its name, points. A copy, so that the caller's
+	// client is left as it is.
+	noRedirect := *hc
+	noRedirect.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	hc = &noRedirect
 	var s []string
 	for _, v := range secrets {
 		if v != "" {
@@ -252,6 +258,11 @@ func (e endpoint) statusFailure(op string, r reply, notFound error) (string, err
 // have done the work (every request is idempotent on our reference).
 func (e endpoint) garbage(op string, r reply, what string) (string, error) {
 	return OutcomeError, e.fail(op, r.status, OutcomeError, ErrUnavailable, false, "", what, nil)
+}
+
+// required is the failure for a request that lacks a field the partner needs: permanent, and never sent.
+func (e endpoint) required(op, what string) error {
+	return e.fail(op, 0, OutcomeInvalid, ErrInvalid, true, "", what+" is required", nil)
 }
 
 // mask replaces every credential in s.

@@ -149,3 +149,56 @@ func TestPartnerErrorText(t *testing.T) {
 		t.Fatal("IsPermanent of nil, a plain error, ErrAmount or ErrUnsupportedCurrency is wrong")
 	}
 }
+
+// TestNoRedirects: a partner answering with a redirect does not get our credentials sent elsewhere, and the
+// caller's http.Client is left unchanged.
+func TestNoRedirects(t *testing.T) {
+	elsewhere := newFake(t, answerJSON(200, `{"success":true,"status":"SUCCESS"}`))
+	redirect := func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, elsewhere.srv.URL+r.URL.Path, http.StatusTemporaryRedirect)
+	}
+	hc := testHTTPClient()
+	for _, cc := range allCalls() {
+		t.Run(cc.name, func(t *testing.T) {
+			f := newFake(t, redirect)
+			err := cc.call(context.Background(), f.srv.URL, hc, nil)
+			if !errors.Is(err, ErrUnavailable) || IsPermanent(err) {
+				t.Fatalf("err = %v, want retryable ErrUnavailable", err)
+			}
+		})
+	}
+	if n := len(elsewhere.requests()); n != 0 {
+		t.Fatalf("the redirect target received %d requests", n)
+	}
+	if hc.CheckRedirect != nil {
+		t.Fatal("the caller's http.Client was modified")
+	}
+}
+
+// TestRequiredFields: requests missing what the partner needs are refused before sending, permanently.
+func TestRequiredFields(t *testing.T) {
+	f := newFake(t, answerJSON(200, `{"success":true,"status":"SUCCESS"}`))
+	bc := testBestCash(f.srv.URL, testHTTPClient(), nil)
+	ctx := context.Background()
+	calls := map[string]func() error{
+		"verify": func() error { _, err := bc.VerifyCustomer(ctx, ""); return err },
+		"debit":  func() error { _, err := bc.Debit(ctx, DebitOrder{Phone: "+1", Currency: "566", Amount: 1}); return err },
+		"credit": func() error {
+			_, err := bc.Credit(ctx, CreditOrder{PartnerReference: "r", Currency: "566", Amount: 1})
+			return err
+		},
+		"confirm": func() error { _, err := bc.ConfirmDebit(ctx, "", "1"); return err },
+		"cancel":  func() error { _, err := bc.CancelDebit(ctx, ""); return err },
+		"status":  func() error { _, err := bc.Status(ctx, ""); return err },
+	}
+	for name, call := range calls {
+		t.Run(name, func(t *testing.T) {
+			if err := call(); !errors.Is(err, ErrInvalid) || !IsPermanent(err) {
+				t.Fatalf("err = %v, want permanent ErrInvalid", err)
+			}
+		})
+	}
+	if n := len(f.requests()); n != 0 {
+		t.Fatalf("partner received %d requests", n)
+	}
+}

@@ -76,7 +76,7 @@ func (c *VirtualAccount) post(ctx context.Context, op, path, classification, kin
 		return errorf(PartnerVirtualAccount, op, err)
 	}
 	if m.AccountID == "" || m.Reference == "" {
-		return c.ep.fail(op, 0, OutcomeInvalid, ErrInvalid, true, "", "accountID and transactionReference are required", nil)
+		return c.ep.required(op, "accountID and transactionReference")
 	}
 	body := vaRequest{AccountID: m.AccountID, ClassificationCode: classification, Amount: json.Number(amount),
 		Narration: Narration(kind, m), TransactionReference: m.Reference}
