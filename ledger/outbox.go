@@ -156,10 +156,7 @@ func (w *wtx) enqueue(ns byte, rec *txnRecord, decline error) error {
 	ev := Event{Kind: rec.Kind, WalletID: rec.WalletID, Reference: rec.Reference, Original: rec.Original,
 		Currency: rec.Currency, Amount: rec.Amount, Fee: rec.Fee, Decline: decline, Details: rec.Details, Time: w.now}
 	switch ns {
-	case nsDebit:
-		if rec.State == StateTombstone {
-			return nil
-		}
+	case nsDebit: // every new decision, a declined one included (its reversal may have come first: 12)
 	case nsReversal:
 		if decline != nil || rec.Entry == 0 {
 			return nil // declined, or nothing left to give back: nothing moved, nothing to report
