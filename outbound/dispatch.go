@@ -39,6 +39,9 @@ type DispatcherConfig struct {
 	MaxBackoff     time.Duration // cap of the delay; default 5m
 	AttemptTimeout time.Duration // bound of one attempt; default 15s
 	Poll           time.Duration // rescan at least this often even without a wake-up; default 30s
+	// MinScanGap spaces scans of the pending events under a stream of commits (each one wakes the dispatcher);
+	// default 20ms.
+	MinScanGap time.Duration
 
 	Now    func() time.Time // default time.Now
 	Jitter func() float64   // uniform in [0, 1); default math/rand/v2
@@ -83,6 +86,9 @@ func NewDispatcher(cfg DispatcherConfig) *Dispatcher {
 	}
 	if cfg.Poll <= 0 {
 		cfg.Poll = 30 * time.Second
+	}
+	if cfg.MinScanGap <= 0 {
+		cfg.MinScanGap = 20 * time.Millisecond
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -136,7 +142,17 @@ func (d *Dispatcher) Run(ctx context.Context) {
 	wake := d.cfg.Store.OutboxWake()
 	warned := map[string]bool{}
 
+	var lastScan time.Time
 	for {
+		// A busy switch wakes the dispatcher after every commit; one scan per gap is plenty.
+		if gap := d.cfg.MinScanGap - time.Since(lastScan); gap > 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(gap):
+			}
+		}
+		lastScan = time.Now()
 		next := d.cfg.Poll
 		heads, pending, err := d.cfg.Store.OutboxHeads(ctx)
 		if err != nil {

@@ -45,6 +45,10 @@ var (
 	// did not change; repeating the call with the same reference resumes the flow.
 	ErrPartnerUnavailable = errors.New("BestCash is unavailable; nothing was decided, try again with the same reference")
 
+	// ErrInProgress is returned when another request (or the resolver) is working on the same cash-out reference
+	// right now; repeat it to read the outcome.
+	ErrInProgress = errors.New("this reference is being processed; repeat the request to read its outcome")
+
 	// ErrConfirmationRefused is returned by ConfirmTopup when BestCash refused the code: the top-up stays
 	// awaiting confirmation, with BestCash's message.
 	ErrConfirmationRefused = errors.New("BestCash refused the confirmation")
@@ -231,11 +235,7 @@ func (m *Movements) CancelTopup(ctx context.Context, reference string) (ledger.T
 // cash-out as it is (trying once more to settle it when still held).
 func (m *Movements) Cashout(ctx context.Context, n ledger.NewCashout) (ledger.Cashout, error) {
 	if !m.lock(n.Reference) {
-		c, err := m.store.Cashout(ctx, n.Reference)
-		if err == nil && (c.WalletID != n.WalletID || c.Amount != n.Amount || c.Phone != n.Phone) {
-			return ledger.Cashout{}, ledger.ErrCashoutConflict
-		}
-		return c, err // another request or the resolver is on it
+		return ledger.Cashout{}, ErrInProgress // another request or the resolver is on it
 	}
 	defer m.unlock(n.Reference)
 	c, err := m.store.Cashout(ctx, n.Reference)

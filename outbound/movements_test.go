@@ -300,3 +300,28 @@ func TestCashoutResolvedLater(t *testing.T) {
 	cancel()
 	<-done
 }
+
+// TestCashoutInProgress: a reference being worked on (by a request or the resolver) is not worked on twice at once.
+func TestCashoutInProgress(t *testing.T) {
+	r := newBestCashRig(t)
+	r.wallet(t, "w1", 1_000)
+	r.tamper.set(r.tamper.failNext, "/operations/credit", 1)
+	r.tamper.set(r.tamper.failNext, "/operation", 1)
+	if c, err := r.m.Cashout(bg, ledger.NewCashout{Reference: "C1", WalletID: "w1", Amount: 100, Phone: SimCustomerPhone}); err != nil || c.State != ledger.CashoutHeld {
+		t.Fatalf("Cashout = %+v, %v", c, err)
+	}
+	if !r.m.lock("C1") {
+		t.Fatal("C1 is still locked after its request returned")
+	}
+	if _, err := r.m.Cashout(bg, ledger.NewCashout{Reference: "C1", WalletID: "w1", Amount: 100, Phone: SimCustomerPhone}); !errors.Is(err, ErrInProgress) {
+		t.Errorf("concurrent Cashout = %v, want ErrInProgress", err)
+	}
+	if left, err := r.m.ResolveHeld(bg); err != nil || left != 1 {
+		t.Errorf("ResolveHeld while locked = %d, %v; want it skipped", left, err)
+	}
+	credits := r.requests("/operations/credit")
+	r.m.unlock("C1")
+	if left, err := r.m.ResolveHeld(bg); err != nil || left != 0 || r.requests("/operations/credit") != credits+1 {
+		t.Errorf("ResolveHeld = %d, %v", left, err)
+	}
+}

@@ -116,6 +116,8 @@ func partnerErr(err error) error {
 			"BestCash has no customer with this phone number (a cash-out needs firstName and lastName to create one)")
 	case errors.Is(err, outbound.ErrConfirmationRefused):
 		return apiErr(http.StatusUnprocessableEntity, "confirmation_refused", "%s", message("BestCash refused the confirmation"))
+	case errors.Is(err, outbound.ErrInProgress):
+		return apiErr(http.StatusConflict, "in_progress", "%s", outbound.ErrInProgress.Error())
 	case errors.Is(err, outbound.ErrPartnerUnavailable):
 		return apiErr(http.StatusBadGateway, "partner_unavailable", "BestCash did not answer usably; nothing was decided, repeat with the same reference: %s", message("no answer"))
 	case errors.Is(err, ledger.ErrTopupNotFound):
