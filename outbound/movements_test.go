@@ -20,6 +20,7 @@ type tamper struct {
 	mu       sync.Mutex
 	loseNext map[string]int // path -> answers to lose after the work is done
 	failNext map[string]int // path -> requests to answer 503 without doing the work
+	slowNext map[string]int // path -> requests that do the work, then answer only after the client gave up
 }
 
 func (tp *tamper) take(m map[string]int, path string) bool {
@@ -48,12 +49,17 @@ type bestCashRig struct {
 func newBestCashRig(t *testing.T) *bestCashRig {
 	t.Helper()
 	sim := NewSimulator()
-	tp := &tamper{loseNext: map[string]int{}, failNext: map[string]int{}}
+	tp := &tamper{loseNext: map[string]int{}, failNext: map[string]int{}, slowNext: map[string]int{}}
 	h := sim.Handler()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		path := strings.TrimPrefix(r.URL.Path, SimBestCashPath)
 		if tp.take(tp.failNext, path) {
 			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		if tp.take(tp.slowNext, path) {
+			h.ServeHTTP(httptest.NewRecorder(), r)
+			<-r.Context().Done() // the client's timeout fired and it hung up
 			return
 		}
 		if tp.take(tp.loseNext, path) {
@@ -66,7 +72,9 @@ func newBestCashRig(t *testing.T) *bestCashRig {
 	t.Cleanup(srv.Close)
 	bc, _, _ := sim.Configs(srv.URL)
 	l := outboxLedger(t, nil)
-	return &bestCashRig{sim: sim, tamper: tp, l: l, m: NewMovements(l, NewBestCash(bc, srv.Client(), nil), nil)}
+	hc := srv.Client()
+	hc.Timeout = 300 * time.Millisecond // the partner timeout of these tests
+	return &bestCashRig{sim: sim, tamper: tp, l: l, m: NewMovements(l, NewBestCash(bc, hc, nil), nil)}
 }
 
 func (r *bestCashRig) wallet(t *testing.T, id string, funds int64) {
@@ -260,6 +268,24 @@ func TestCashoutCreditAnswerLost(t *testing.T) {
 		t.Errorf("%d credits at BestCash, want 1", n)
 	}
 	if b, held := r.balance(t, "w1"); b != 7_500 || held != 0 {
+		t.Errorf("balance %d held %d", b, held)
+	}
+}
+
+// TestCashoutCreditTimeout: the credit call times out (BestCash did the work, the answer came too late): the
+// status look-up tells it succeeded; nothing is guessed and nothing is sent twice.
+func TestCashoutCreditTimeout(t *testing.T) {
+	r := newBestCashRig(t)
+	r.wallet(t, "w1", 1_000)
+	r.tamper.set(r.tamper.slowNext, "/operations/credit", 1)
+	c, err := r.m.Cashout(bg, ledger.NewCashout{Reference: "C1", WalletID: "w1", Amount: 400, Phone: SimCustomerPhone})
+	if err != nil || c.State != ledger.CashoutCompleted {
+		t.Fatalf("Cashout = %+v, %v", c, err)
+	}
+	if n := r.requests("/operations/credit"); n != 1 {
+		t.Errorf("%d credits sent, want 1", n)
+	}
+	if b, held := r.balance(t, "w1"); b != 600 || held != 0 {
 		t.Errorf("balance %d held %d", b, held)
 	}
 }
