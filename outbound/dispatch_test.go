@@ -422,3 +422,42 @@ func TestDispatcherUnconfiguredPartnerWaits(t *testing.T) {
 	}
 	eventually(t, "the gauge", func() bool { return value(t, m.OutboxPending.WithLabelValues("gone")) == 1 })
 }
+
+// delivererFunc adapts a function to Deliverer.
+type delivererFunc func(ctx context.Context, e ledger.OutboxEvent) error
+
+func (f delivererFunc) Deliver(ctx context.Context, e ledger.OutboxEvent) error { return f(ctx, e) }
+
+// TestDispatcherAttemptTimeout: an attempt the partner never answers is cut off by the attempt timeout, counted,
+// and retried; the other wallet's lane is delivered at its first attempt.
+func TestDispatcherAttemptTimeout(t *testing.T) {
+	l := outboxLedger(t, routeTo("p"))
+	mustFund(t, l, "slow", "", 100)
+	mustFund(t, l, "fast", "", 100)
+	var mu sync.Mutex
+	calls := map[string]int{}
+	hang := delivererFunc(func(ctx context.Context, e ledger.OutboxEvent) error {
+		mu.Lock()
+		calls[e.WalletID]++
+		first := calls[e.WalletID] == 1
+		mu.Unlock()
+		if e.WalletID == "slow" && first {
+			<-ctx.Done() // never answers; only the attempt timeout ends the wait
+			return ctx.Err()
+		}
+		return nil
+	})
+	startDispatcher(t, DispatcherConfig{Store: l, Partners: map[string]Deliverer{"p": hang}, AttemptTimeout: 50 * time.Millisecond})
+	debit(t, l, "slow", "S1", 10)
+	debit(t, l, "fast", "F1", 10)
+	eventually(t, "both delivered", func() bool { return len(outboxState(t, l, ledger.OutboxPending)) == 0 })
+	for _, e := range outboxState(t, l, "") {
+		want := 1
+		if e.WalletID == "slow" {
+			want = 2
+		}
+		if e.State != ledger.OutboxDelivered || e.Attempts != want {
+			t.Errorf("%s: %s after %d attempts, want delivered after %d", e.Reference, e.State, e.Attempts, want)
+		}
+	}
+}
