@@ -211,7 +211,7 @@ func (l *Ledger) Cashout(ctx context.Context, reference string) (Cashout, error)
 	return out, err
 }
 
-// HeldCashouts returns every cash-out whose outcome is not known yet (state CashoutHeld), oldest reference first.
+// HeldCashouts returns every cash-out whose outcome is not known yet (state CashoutHeld), in reference order.
 // A resolver asks BestCash about each until it is settled.
 func (l *Ledger) HeldCashouts(ctx context.Context) ([]Cashout, error) {
 	var out []Cashout
