@@ -32,6 +32,7 @@ var (
 	allBuckets = [][]byte{bucketMeta, bucketWallets, bucketAccounts, bucketJournal, bucketStmt, bucketRequests,
 		bucketTxns, bucketCredits,
 		bucketLienExpiry,
+		bucketOutbox, bucketOutboxQueue, bucketOutboxRef, bucketTopups, bucketCashouts,
 	}
 
 	keyFormat = []byte("format")
@@ -70,6 +71,9 @@ type Options struct {
 	// BeforeCommit, when set, is called inside the writer just before each commit; an error aborts the batch as a
 	// storage failure with nothing committed. It exists to inject faults in tests (a full disk, a failing device).
 	BeforeCommit func() error
+
+	// Route names the partners that receive an event, for the durable outbox (see Event). Nil: nothing is enqueued.
+	Route Route
 }
 
 // Observer is told about every commit. Implementations must be fast and safe for concurrent use.
@@ -92,7 +96,9 @@ type Ledger struct {
 	durable  atomic.Uint64 // last batch number known fsync'd
 	failed   atomic.Bool   // set after ErrOutcomeUnknown: no more writes
 
-	sweeper lienSweeper // releases expired liens (lien.go)
+	sweeper     lienSweeper   // releases expired liens (lien.go)
+	outboxDirty bool          // the current batch wrote outbox records; owned by the writer goroutine
+	outboxWake  chan struct{} // signalled after a commit that wrote outbox records (see OutboxWake)
 }
 
 // Open opens (or creates) the ledger file at path and starts its writer. It refuses a file that is not a bbolt
@@ -131,6 +137,8 @@ func Open(path string, opts Options) (*Ledger, error) {
 		now:     func() time.Time { return now().UTC() },
 		queue:   make(chan *op, opts.MaxBatch),
 		stopped: make(chan struct{}),
+
+		outboxWake: make(chan struct{}, 1),
 	}
 	if err := l.init(existed); err != nil {
 		_ = db.Close()
@@ -387,6 +395,7 @@ func (l *Ledger) tryCommit(ops []*op) (results []opResult, failedAt int, err err
 	}
 	l.batchSeq = batch
 	l.durable.Store(batch)
+	l.wakeOutbox()
 	return results, -1, nil
 }
 

@@ -146,6 +146,9 @@ func (w *wtx) decide(ns byte, rec *txnRecord, env Envelope, decline error) (Answ
 	if err := w.putTxn(ns, rec); err != nil {
 		return Answer{}, err
 	}
+	if err := w.enqueue(ns, rec, decline); err != nil {
+		return Answer{}, err
+	}
 	return w.answer(env, decline)
 }
 

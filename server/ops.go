@@ -66,6 +66,7 @@ func (s *Server) newOpsRouter(g MetricsGatherer) *echo.Echo {
 	a.GET("/transactions/:ref", s.transaction)
 	a.GET("/audit", s.audit)
 	a.GET("/backup", s.backup)
+	s.partnerRoutes(a)
 	return e
 }
 
@@ -345,7 +346,7 @@ func (s *Server) transaction(c echo.Context) error {
 	v := transactionView{TransactionReference: t.Reference, Kind: t.Kind, RequestID: t.RequestID, WalletID: t.WalletID,
 		CurrencyCode: t.Currency, Amount: t.Amount, Fee: t.Fee, State: t.State,
 		OriginalTransactionReference: t.Original, ReversedAmount: t.ReversedAmount, FeeReversed: t.FeeReversed,
-		Reversals: t.Reversals, PartnerDeliveries: []any{}, JournalEntry: t.Entry, CreatedAt: t.CreatedAt,
+		Reversals: t.Reversals, PartnerDeliveries: s.partnerDeliveries(c.Request().Context(), t), JournalEntry: t.Entry, CreatedAt: t.CreatedAt,
 		Details: t.Details, Lien: viewLien(t)}
 	if t.State != ledger.StateTombstone {
 		v.ResponseCode = respcodes.FromOutcome(ledger.Outcome{Decline: t.Decline})

@@ -57,6 +57,11 @@ type Config struct {
 	Metrics    *Metrics
 	// Gatherer serves /metrics; nil: /metrics is not mounted.
 	Gatherer MetricsGatherer
+	// PartnerStore serves /admin/outbox, top-up and cash-out look-ups and the transaction look-up's partner
+	// deliveries; nil: those routes answer 404 and partnerDeliveries is empty.
+	PartnerStore PartnerStore
+	// Movements runs BestCash top-ups and cash-outs; nil (BestCash not configured): those routes answer 404.
+	Movements Movements
 }
 
 // Server holds the two Echo routers.
@@ -66,6 +71,9 @@ type Server struct {
 	adminToken []byte
 	log        *zap.Logger
 	metrics    *Metrics
+
+	partnerStore PartnerStore
+	movements    Movements
 
 	switchEcho *echo.Echo
 	opsEcho    *echo.Echo
@@ -84,6 +92,9 @@ func New(cfg Config) *Server {
 		keys:    cfg.Keys,
 		log:     log,
 		metrics: cfg.Metrics,
+
+		partnerStore: cfg.PartnerStore,
+		movements:    cfg.Movements,
 	}
 	if cfg.AdminToken != "" {
 		s.adminToken = []byte(cfg.AdminToken)

@@ -42,6 +42,7 @@ type config struct {
 	TLSCert        string
 	TLSKey         string
 	TLSClientCA    string
+	Partners       partnerConfig // CONTRACT 5 (partners.go)
 	LienTTL        time.Duration // WALLETGATE_LIEN_TTL: how long a lien waits for its completion
 
 	lienTTLEnvErr error // WALLETGATE_LIEN_TTL did not parse; reported by validate
@@ -96,6 +97,7 @@ func (cfg *config) bind(fs *flag.FlagSet, getenv func(string) string) {
 		}
 	}
 	fs.DurationVar(&cfg.LienTTL, "lien-ttl", cfg.LienTTL, "time to live of a lien not completed, e.g. 168h (WALLETGATE_LIEN_TTL)")
+	cfg.Partners.bind(fs, getenv)
 }
 
 var errNoMACKey = errors.New("no MAC key: set WALLETGATE_MAC_KEY or WALLETGATE_MAC_KEY_FILE (or --mac-key / --mac-key-file)")
@@ -136,19 +138,19 @@ func (cfg *config) validate() error {
 	if cfg.TLSClientCA != "" && cfg.TLSCert == "" {
 		return errors.New("WALLETGATE_TLS_CLIENT_CA needs WALLETGATE_TLS_CERT and WALLETGATE_TLS_KEY")
 	}
-	return nil
+	return cfg.Partners.validate()
 }
 
 // fields is the start-up log line's view of cfg: every secret masked.
 func (cfg *config) fields() []zap.Field {
-	return []zap.Field{
+	return append([]zap.Field{
 		zap.String("listen", cfg.Listen), zap.String("opsListen", cfg.OpsListen), zap.String("db", cfg.DB),
 		zap.Stringer("macKey", cfg.MACKey), zap.String("macKeyFile", cfg.MACKeyFile),
 		zap.Stringer("macKeyPrevious", cfg.MACKeyPrevious), zap.String("macAlgo", cfg.MACAlgo),
 		zap.Stringer("adminToken", cfg.AdminToken), zap.String("logLevel", cfg.LogLevel),
 		zap.String("tlsCert", cfg.TLSCert), zap.String("tlsClientCA", cfg.TLSClientCA),
 		zap.Duration("lienTTL", cfg.LienTTL),
-	}
+	}, cfg.Partners.fields()...)
 }
 
 // newLogger builds the JSON logger on stderr.

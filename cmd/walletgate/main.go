@@ -144,12 +144,21 @@ func runServer(ctx context.Context, cfg *config, keys *mac.Keys, log *zap.Logger
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := server.NewMetrics(reg)
 
-	l, err := ledger.Open(cfg.DB, ledger.Options{Observer: metrics, LienTTL: cfg.LienTTL})
+	parts := newPartners(cfg.Partners, log, reg)
+	l, err := ledger.Open(cfg.DB, ledger.Options{Observer: metrics, Route: parts.route(), LienTTL: cfg.LienTTL})
 	if err != nil {
 		return err
 	}
 	closeLedger := sync.OnceValue(l.Close)
 	defer func() { _ = closeLedger() }()
+	var movements server.Movements // stays a nil interface without BestCash
+	bestCashFlows := parts.movements(l)
+	if bestCashFlows != nil {
+		movements = bestCashFlows
+	}
+	parts.start(l, bestCashFlows)
+	stopPartners := sync.OnceFunc(parts.stop)
+	defer stopPartners() // before the ledger closes
 
 	var tc *tls.Config
 	if cfg.TLSCert != "" {
@@ -158,7 +167,7 @@ func runServer(ctx context.Context, cfg *config, keys *mac.Keys, log *zap.Logger
 		}
 	}
 	srv := server.New(server.Config{Store: l, Keys: keys, AdminToken: string(cfg.AdminToken), Logger: log,
-		Metrics: metrics, Gatherer: reg})
+		Metrics: metrics, Gatherer: reg, PartnerStore: l, Movements: movements})
 
 	switchLn, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -187,7 +196,8 @@ func runServer(ctx context.Context, cfg *config, keys *mac.Keys, log *zap.Logger
 
 	log.Info("walletgate started", append(cfg.fields(), zap.String("switchAddr", switchLn.Addr().String()),
 		zap.String("opsAddr", opsLn.Addr().String()), zap.Bool("tls", cfg.TLSCert != ""),
-		zap.Bool("mutualTLS", cfg.TLSClientCA != ""), zap.Bool("adminAPI", cfg.AdminToken != ""))...)
+		zap.Bool("mutualTLS", cfg.TLSClientCA != ""), zap.Bool("adminAPI", cfg.AdminToken != ""),
+		zap.Strings("partners", parts.names()))...)
 	if ready != nil {
 		if err := ready(&app{ledger: l, switchAddr: switchLn.Addr(), opsAddr: opsLn.Addr()}); err != nil {
 			ctx2, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -219,6 +229,7 @@ func runServer(ctx context.Context, cfg *config, keys *mac.Keys, log *zap.Logger
 		}()
 	}
 	wg.Wait()
+	stopPartners() // the dispatcher and the resolver write through the ledger: stop them first
 	// Every handler has returned, so every commit it waited for has landed; the ledger drains anything left.
 	if err := closeLedger(); err != nil {
 		log.Error("closing the ledger", zap.Error(err))
