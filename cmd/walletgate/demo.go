@@ -54,7 +54,7 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer, getenv f
 
 	macKey, adminToken := randomHex(32), randomHex(16)
 	cfg := &config{Listen: *listen, OpsListen: *opsListen, DB: filepath.Join(dir, "walletgate.db"),
-		MACKey: secret(macKey), MACAlgo: string(mac.SHA512), AdminToken: secret(adminToken), LogLevel: *logLevel}
+		MACKey: secret(macKey), MACAlgo: string(mac.SHA512), AdminToken: secret(adminToken), LogLevel: *logLevel, LienTTL: ledger.DefaultLienTTL}
 	keys, err := cfg.keys()
 	if err != nil {
 		return err
