@@ -17,6 +17,14 @@
 // answers exact repeats from a read-only transaction, without entering the writer, but only once the record's
 // batch is known to be fsync'd.
 //
+// Holds: a wallet's available balance is Balance - Held, and debits, place-liens and enquiries all decide against
+// it. Held is a sum of holds of several kinds; each kind adds and subtracts only its own amounts. A lien (PlaceLien)
+// holds amount + fee until its lien debit (DebitLien) completes or releases it, or until its time to live runs out
+// (Options.LienTTL): then the ledger's sweeper releases it through the writer. Placing and releasing are journaled
+// as memo entries without postings; completing is a balanced entry like a debit.
+//
+// Enquire reads a wallet in a read-only transaction and never enters the writer; it stores nothing.
+//
 // Failures: when a write fails before the commit point, nothing is applied and every operation of the batch gets
 // ErrStorage. When bbolt reports a failed commit whose meta page may already be written, the outcome is unknown:
 // the operations get ErrOutcomeUnknown and the ledger refuses further writes until it is reopened. Ready reports
@@ -25,6 +33,15 @@
 // Files: Open refuses, and never writes to, a file that is not a bbolt database (an error), a bbolt database
 // without walletgate's format marker (ErrNotLedger), or a damaged one: shorter than its meta page says, or failing
 // bbolt's consistency check (ErrCorrupt). A file held by another process fails after Options.OpenTimeout.
+//
+// Outbox: with Options.Route set, every new switch decision that partners must hear about (a debit approved or
+// declined, a reversal that moved money) writes one outbox record per partner the route names, in the same
+// transaction as the decision: the record exists if and only if the decision committed. OutboxHeads hands out
+// only records whose batch is known to be durable; RecordDelivery and RetryOutbox go through the writer. Replays
+// and repeated references never enqueue again.
+//
+// BestCash: top-ups and cash-outs are state machines idempotent on their reference; their money moves against
+// the per-currency system account "bestcash:<currency>", and a cash-out holds its amount (Held) until settled.
 //
 // Ownership: byte slices returned by the ledger are copies owned by the caller; bbolt memory never leaves the
 // package. All methods are safe for concurrent use.

@@ -40,6 +40,10 @@ var (
 
 	// ErrOverflow is returned when a movement would overflow an int64 balance.
 	ErrOverflow = errors.New("amount overflows a balance")
+
+	// ErrLienReleased is returned when a lien debit of a positive amount names a lien that was already released
+	// (by the switch, or because its time to live ran out): nothing is held any more, so nothing is debited.
+	ErrLienReleased = errors.New("lien already released")
 )
 
 // Errors of the idempotency layer.
@@ -116,6 +120,7 @@ var declineNames = map[error]string{
 	ErrExceedsRemaining:  "exceeds_remaining",
 	ErrReferenceConflict: "reference_conflict",
 	ErrOverflow:          "overflow",
+	ErrLienReleased:      "lien_released",
 }
 
 var declinesByName = func() map[string]error {

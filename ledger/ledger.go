@@ -30,7 +30,10 @@ var (
 	bucketCredits  = []byte("credits")  // admin credit reference -> creditRecord (JSON)
 
 	allBuckets = [][]byte{bucketMeta, bucketWallets, bucketAccounts, bucketJournal, bucketStmt, bucketRequests,
-		bucketTxns, bucketCredits}
+		bucketTxns, bucketCredits,
+		bucketLienExpiry,
+		bucketOutbox, bucketOutboxQueue, bucketOutboxRef, bucketTopups, bucketCashouts,
+	}
 
 	keyFormat = []byte("format")
 	keyBatch  = []byte("batch")
@@ -54,9 +57,23 @@ type Options struct {
 	// Observer receives commit timings and batch sizes. Optional.
 	Observer Observer
 
+	// LienTTL is how long a placed lien may wait for its completion before the ledger releases it (CONTRACT 1.9).
+	// A lien's expiry is fixed when it is placed. Default DefaultLienTTL.
+	LienTTL time.Duration
+
+	// LienSweepInterval is how often the ledger looks for expired liens and releases them. Default one minute;
+	// negative: never (ReleaseExpiredLiens can still be called).
+	LienSweepInterval time.Duration
+
+	// lienSweep lets tests drive the lien sweeper without sleeping (lien.go).
+	lienSweep lienSweepHooks
+
 	// BeforeCommit, when set, is called inside the writer just before each commit; an error aborts the batch as a
 	// storage failure with nothing committed. It exists to inject faults in tests (a full disk, a failing device).
 	BeforeCommit func() error
+
+	// Route names the partners that receive an event, for the durable outbox (see Event). Nil: nothing is enqueued.
+	Route Route
 }
 
 // Observer is told about every commit. Implementations must be fast and safe for concurrent use.
@@ -78,6 +95,10 @@ type Ledger struct {
 	batchSeq uint64        // last batch number written; owned by the writer goroutine
 	durable  atomic.Uint64 // last batch number known fsync'd
 	failed   atomic.Bool   // set after ErrOutcomeUnknown: no more writes
+
+	sweeper     lienSweeper   // releases expired liens (lien.go)
+	outboxDirty bool          // the current batch wrote outbox records; owned by the writer goroutine
+	outboxWake  chan struct{} // signalled after a commit that wrote outbox records (see OutboxWake)
 
 	// writeFailing is set when a commit failed with nothing committed (ErrStorage) and cleared by the next commit
 	// that succeeds; while it is set, Ready probes with a write of its own.
@@ -149,6 +170,8 @@ func Open(path string, opts Options) (*Ledger, error) {
 		now:     func() time.Time { return now().UTC() },
 		queue:   make(chan *op, opts.MaxBatch),
 		stopped: make(chan struct{}),
+
+		outboxWake: make(chan struct{}, 1),
 	}
 	if err := l.init(existed); err != nil {
 		_ = db.Close()
@@ -156,6 +179,7 @@ func Open(path string, opts Options) (*Ledger, error) {
 	}
 	l.durable.Store(l.batchSeq)
 	go l.run()
+	l.startLienSweeper()
 	return l, nil
 }
 
@@ -267,6 +291,7 @@ func (l *Ledger) init(existed bool) error {
 // Close stops taking operations, lets the writer finish and commit everything already queued, and closes the
 // file. Operations submitted after Close began get ErrClosed.
 func (l *Ledger) Close() error {
+	l.stopLienSweeper()
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
@@ -518,6 +543,7 @@ func (l *Ledger) tryCommit(ops []*op) (results []opResult, failedAt int, err err
 	}
 	l.batchSeq = batch
 	l.durable.Store(batch)
+	l.wakeOutbox()
 	return results, -1, nil
 }
 

@@ -12,7 +12,7 @@ import (
 )
 
 // The property test drives the ledger with a random sequence of operations and checks every answer and every
-// balance against a small in-memory model of CONTRACT 1.6 and 1.7. A failure prints its seed; replay it with
+// balance against a small in-memory model of CONTRACT 1.6, 1.7 and 1.9. A failure prints its seed; replay it with
 //
 //	go test ./ledger -run TestProperty -ledger.seed=N [-ledger.ops=M]
 var (
@@ -25,6 +25,7 @@ type mWallet struct {
 	status Status
 	limit  int64
 	bal    int64
+	held   int64 // held by liens
 	day    string
 	used   int64
 }
@@ -62,11 +63,15 @@ type model struct {
 	revs     map[string]*mReversal
 	requests map[string]mRequest
 	credits  map[string]Credit
+	liens    map[string]*mLien      // quick_lien_test.go
+	lienDebs map[string]*mLienDebit // quick_lien_test.go
+	lienTTL  time.Duration
 }
 
 func newModel(now func() time.Time) *model {
 	return &model{now: now, wallets: map[string]*mWallet{}, system: map[string]int64{}, debits: map[string]*mDebit{},
-		revs: map[string]*mReversal{}, requests: map[string]mRequest{}, credits: map[string]Credit{}}
+		revs: map[string]*mReversal{}, requests: map[string]mRequest{}, credits: map[string]Credit{},
+		liens: map[string]*mLien{}, lienDebs: map[string]*mLienDebit{}, lienTTL: DefaultLienTTL}
 }
 
 func (m *model) today() string { return m.now().UTC().Format("2006-01-02") }
@@ -172,7 +177,7 @@ func (m *model) debit(d DebitRequest) answer {
 			decline = ErrWalletNotActive
 		case w.cur != d.Currency:
 			decline = ErrCurrencyMismatch
-		case w.bal < d.Amount+d.Fee:
+		case w.bal-w.held < d.Amount+d.Fee:
 			decline = ErrInsufficientFunds
 		case w.limit > 0 && m.usedToday(w)+d.Amount > w.limit:
 			decline = ErrLimitExceeded
@@ -265,6 +270,10 @@ type propertyRun struct {
 	revs    []ReversalRequest // every reversal sent
 	credits []Credit
 	unknown []string // references only a reversal named (tombstones), for late debits
+
+	places      []LienPlaceRequest // every place-lien sent (quick_lien_test.go)
+	lienDebits  []LienDebitRequest // every lien debit sent
+	unknownLien []string           // lien references only a release named
 }
 
 var propertyWallets = []string{"w0", "w1", "w2", "w3", "w4", "w5", "w6", "w7"}
@@ -582,6 +591,9 @@ func (p *propertyRun) checkBooks() {
 		if b.DayUsed[id] != w.used {
 			p.fail("wallet %s: %d counted against its daily limit, model says %d", id, b.DayUsed[id], w.used)
 		}
+		if got, err := p.l.Wallet(bg, id); err != nil || got.Held != w.held {
+			p.fail("wallet %s: held %d (%v), model says %d", id, got.Held, err, w.held)
+		}
 	}
 }
 
@@ -592,8 +604,10 @@ func TestProperty(t *testing.T) {
 	}
 	t.Logf("seed %d (replay with -ledger.seed=%d)", seed, seed)
 	clock := newFakeClock(time.Date(2025, 5, 1, 20, 0, 0, 0, time.UTC))
-	l := openTest(t, withOptions(Options{Now: clock.Now}), withNoSync())
+	const lienTTL = 20 * time.Hour // short enough for liens to expire within a run
+	l := openTest(t, withOptions(Options{Now: clock.Now, LienTTL: lienTTL, LienSweepInterval: -1}), withNoSync())
 	p := &propertyRun{t: t, l: l, m: newModel(clock.Now), rng: rand.New(rand.NewPCG(seed, seed^0x5eed)), clock: clock, seed: seed}
+	p.m.lienTTL = lienTTL
 
 	counts := map[string]int{}
 	for p.step = 1; p.step <= *opsFlag; p.step++ {
@@ -608,12 +622,21 @@ func TestProperty(t *testing.T) {
 		case x < 22:
 			name = "credit"
 			p.opCredit()
-		case x < 60:
+		case x < 52:
 			name = "debit"
 			p.opDebit()
-		case x < 82:
+		case x < 70:
 			name = "reverse"
 			p.opReverse()
+		case x < 77:
+			name = "place"
+			p.opPlaceLien()
+		case x < 85:
+			name = "liendebit"
+			p.opDebitLien()
+		case x < 86:
+			name = "sweep"
+			p.opSweep()
 		case x < 88:
 			name = "replay"
 			p.opReplay()
@@ -636,6 +659,9 @@ func TestProperty(t *testing.T) {
 	for ref := range p.m.debits {
 		p.checkTxn(ref)
 	}
+	for ref := range p.m.liens {
+		p.checkLien(ref)
+	}
 	rep, err := l.Audit(bg)
 	if err != nil || !rep.OK {
 		t.Fatalf("seed %d: Audit = %+v, %v", seed, rep, err)
@@ -650,5 +676,9 @@ func TestProperty(t *testing.T) {
 	}
 	t.Logf("ops %v", counts)
 	t.Logf("answers %v", outcomes)
-	t.Logf("debits %v; %d journal entries; clock at %s", states, rep.Entries, clock.Now().Format(time.DateTime))
+	lienStates := map[string]int{}
+	for _, li := range p.m.liens {
+		lienStates[li.state+"/"+li.reason]++
+	}
+	t.Logf("debits %v; liens %v; %d journal entries; clock at %s", states, lienStates, rep.Entries, clock.Now().Format(time.DateTime))
 }

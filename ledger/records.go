@@ -82,6 +82,8 @@ type txnRecord struct {
 	CreatedAt   int64    `json:"createdAt"`
 	Day         string   `json:"day,omitempty"` // UTC day the debit counted against the daily limit
 	Details     *Details `json:"details,omitempty"`
+
+	Lien *lienState `json:"lien,omitempty"` // place-lien: its expiry and how it ended (lien.go)
 }
 
 // creditRecord remembers an admin credit by its reference.

@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -11,6 +12,8 @@ import (
 type Outcome struct {
 	// Decline is nil when the message was approved, else one of the decline reasons (ErrInsufficientFunds, ...).
 	Decline error
+	// Wallet is set by Enquire when it approves: the wallet the answer describes. Nil for every other message.
+	Wallet *Wallet
 }
 
 // Approved reports whether the message was approved.
@@ -141,6 +144,9 @@ func (w *wtx) decide(ns byte, rec *txnRecord, env Envelope, decline error) (Answ
 		rec.State = StateDeclined
 	}
 	if err := w.putTxn(ns, rec); err != nil {
+		return Answer{}, err
+	}
+	if err := w.enqueue(ns, rec, decline); err != nil {
 		return Answer{}, err
 	}
 	return w.answer(env, decline)
@@ -363,7 +369,7 @@ func narration(d Details) string {
 
 // Transaction is a switch transaction as the admin look-up shows it.
 type Transaction struct {
-	Kind           string // KindDebit or KindReversal
+	Kind           string // KindDebit, KindReversal, KindLien or KindLienDebit
 	Reference      string
 	RequestID      string
 	WalletID       string
@@ -371,7 +377,7 @@ type Transaction struct {
 	Amount         int64
 	Fee            int64
 	Decline        error  // nil when approved
-	State          string // StateApproved, StateDeclined, StateReversed, StatePartiallyReversed, StateTombstone
+	State          string // StateApproved, StateDeclined, StateReversed, StatePartiallyReversed, StateTombstone, StateHeld, StateReleased, StateCompleted
 	Original       string // reversal: the debit it named
 	ReversedAmount int64  // debit: principal reversed so far
 	FeeReversed    bool
@@ -379,23 +385,33 @@ type Transaction struct {
 	Entry          uint64
 	CreatedAt      time.Time
 	Details        *Details
+	Lien           *LienInfo // lien place: its hold, expiry, completion or release; nil for other kinds
 }
 
-// Transaction looks a transactionReference up: the debit under it if there is one, else the reversal.
+// Transaction looks a transactionReference up: the debit under it if there is one, else the reversal, else the
+// lien, else the lien debit.
 func (l *Ledger) Transaction(ctx context.Context, reference string) (Transaction, error) {
 	var out Transaction
 	err := l.view(func(r *rtx) error {
-		for _, ns := range []byte{nsDebit, nsReversal} {
+		var tomb *txnRecord // a reference only a reversal or a release named: shown when nothing else has it
+		for _, ns := range []byte{nsDebit, nsReversal, nsLien, nsLienDebit} {
 			rec, err := r.txn(ns, reference)
 			if err != nil {
 				return err
+			}
+			if rec != nil && rec.State == StateTombstone && ns != nsLienDebit {
+				tomb, rec = cmp.Or(tomb, rec), nil
+			}
+			if rec == nil && ns == nsLienDebit {
+				rec = tomb
 			}
 			if rec != nil {
 				out = Transaction{Kind: rec.Kind, Reference: rec.Reference, RequestID: rec.RequestID,
 					WalletID: rec.WalletID, Currency: rec.Currency, Amount: rec.Amount, Fee: rec.Fee,
 					Decline: declineByName(rec.Decline), State: rec.State, Original: rec.Original,
 					ReversedAmount: rec.Reversed, FeeReversed: rec.FeeReversed, Reversals: rec.Reversals,
-					Entry: rec.Entry, CreatedAt: time.Unix(0, rec.CreatedAt).UTC(), Details: rec.Details}
+					Entry: rec.Entry, CreatedAt: time.Unix(0, rec.CreatedAt).UTC(), Details: rec.Details,
+					Lien: rec.Lien.info()}
 				return nil
 			}
 		}

@@ -22,7 +22,8 @@ const (
 	InvalidAmount Code = "13"
 	// NoSuchWallet: walletId unknown (ISO: "no such issuer").
 	NoSuchWallet Code = "14"
-	// OriginalNotFound: reversal or lien debit for an unknown original ("unable to locate record").
+	// OriginalNotFound: reversal or lien debit for an unknown original ("unable to locate record"); lien debit of
+	// a lien already released.
 	OriginalNotFound Code = "25"
 	// FormatError: missing required field, wrong JSON type, body that is not a JSON object.
 	FormatError Code = "30"
@@ -57,6 +58,7 @@ var declineCodes = map[error]Code{
 	ledger.ErrExceedsRemaining:  InvalidAmount,
 	ledger.ErrReferenceConflict: Duplicate,
 	ledger.ErrOverflow:          InvalidAmount,
+	ledger.ErrLienReleased:      OriginalNotFound,
 }
 
 // FromOutcome maps a ledger decision to its code. A decline the table does not know (a record written by a newer

@@ -35,6 +35,7 @@ func TestFromOutcome(t *testing.T) {
 		ledger.ErrExceedsRemaining:  InvalidAmount,
 		ledger.ErrReferenceConflict: Duplicate,
 		ledger.ErrOverflow:          InvalidAmount,
+		ledger.ErrLienReleased:      OriginalNotFound,
 	}
 	for decline, want := range cases {
 		t.Run(fmt.Sprint(decline), func(t *testing.T) {

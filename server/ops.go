@@ -65,6 +65,8 @@ func (s *Server) newOpsRouter(g MetricsGatherer) *echo.Echo {
 	a.GET("/wallets/:id/transactions", s.statement)
 	a.GET("/transactions/:ref", s.transaction)
 	a.GET("/audit", s.audit)
+	a.GET("/backup", s.backup)
+	s.partnerRoutes(a)
 	return e
 }
 
@@ -333,6 +335,7 @@ type transactionView struct {
 	JournalEntry                 uint64          `json:"journalEntry,omitempty"`
 	CreatedAt                    time.Time       `json:"createdAt"`
 	Details                      *ledger.Details `json:"details,omitempty"`
+	Lien                         *lienView       `json:"lien,omitempty"` // place-lien: expiry, completion or release
 }
 
 func (s *Server) transaction(c echo.Context) error {
@@ -343,8 +346,8 @@ func (s *Server) transaction(c echo.Context) error {
 	v := transactionView{TransactionReference: t.Reference, Kind: t.Kind, RequestID: t.RequestID, WalletID: t.WalletID,
 		CurrencyCode: t.Currency, Amount: t.Amount, Fee: t.Fee, State: t.State,
 		OriginalTransactionReference: t.Original, ReversedAmount: t.ReversedAmount, FeeReversed: t.FeeReversed,
-		Reversals: t.Reversals, PartnerDeliveries: []any{}, JournalEntry: t.Entry, CreatedAt: t.CreatedAt,
-		Details: t.Details}
+		Reversals: t.Reversals, PartnerDeliveries: s.partnerDeliveries(c.Request().Context(), t), JournalEntry: t.Entry, CreatedAt: t.CreatedAt,
+		Details: t.Details, Lien: viewLien(t)}
 	if t.State != ledger.StateTombstone {
 		v.ResponseCode = respcodes.FromOutcome(ledger.Outcome{Decline: t.Decline})
 	}

@@ -275,6 +275,7 @@ var opsAdminRoutes = []struct{ method, path, body string }{
 	{http.MethodGet, "/admin/wallets/w-1/transactions", ""},
 	{http.MethodGet, "/admin/transactions/ref-1", ""},
 	{http.MethodGet, "/admin/audit", ""},
+	{http.MethodGet, "/admin/backup", ""},
 	{http.MethodGet, "/admin/", ""},
 	{http.MethodGet, "/admin/no-such-route", ""},
 }

@@ -44,6 +44,11 @@ func FuzzDecodeRequest(f *testing.F) {
 			f.Add(b)
 		}
 	}
+	for _, s := range switchSamples { // the signed enquiry and lien samples
+		if b, err := os.ReadFile(filepath.Join("..", "testdata", "switch", s.file)); err == nil {
+			f.Add(b)
+		}
+	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		orig := bytes.Clone(body)
 		r, err := DecodeRequest(body)

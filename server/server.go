@@ -1,5 +1,5 @@
-// Package server is walletgate's HTTP layer: the card switch's listener (signed, idempotent debits and reversals,
-// CONTRACT section 1) and the ops listener (health, metrics, the admin API, CONTRACT section 2).
+// Package server is walletgate's HTTP layer: the card switch's listener (signed, idempotent debits, reversals,
+// enquiries and liens, CONTRACT section 1) and the ops listener (health, metrics, the admin API, CONTRACT section 2).
 //
 // Every switch message goes through the same steps, in the order of CONTRACT 1.4: parse (not a JSON object:
 // HTTP 400 / 30), verify the MAC (12, nothing remembered), replay a known requestId (same fingerprint: the stored
@@ -13,7 +13,9 @@ package server
 
 import (
 	"context"
+	"io"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -28,6 +30,9 @@ type Store interface {
 	Replay(ctx context.Context, requestID string, fingerprint [32]byte) (ledger.Answer, error)
 	Debit(ctx context.Context, d ledger.DebitRequest) (ledger.Answer, error)
 	Reverse(ctx context.Context, r ledger.ReversalRequest) (ledger.Answer, error)
+	Enquire(ctx context.Context, q ledger.EnquiryRequest) (ledger.Answer, error)
+	PlaceLien(ctx context.Context, p ledger.LienPlaceRequest) (ledger.Answer, error)
+	DebitLien(ctx context.Context, c ledger.LienDebitRequest) (ledger.Answer, error)
 
 	CreateWallet(ctx context.Context, n ledger.NewWallet) (ledger.Wallet, error)
 	Wallet(ctx context.Context, id string) (ledger.Wallet, error)
@@ -36,6 +41,7 @@ type Store interface {
 	Statement(ctx context.Context, walletID string, before uint64, limit int) ([]ledger.StatementLine, uint64, error)
 	Transaction(ctx context.Context, reference string) (ledger.Transaction, error)
 	Audit(ctx context.Context) (ledger.AuditReport, error)
+	Backup(ctx context.Context, w io.Writer, sized func(size int64)) (int64, error)
 	Ready() error
 }
 
@@ -51,6 +57,11 @@ type Config struct {
 	Metrics    *Metrics
 	// Gatherer serves /metrics; nil: /metrics is not mounted.
 	Gatherer MetricsGatherer
+	// PartnerStore serves /admin/outbox, top-up and cash-out look-ups and the transaction look-up's partner
+	// deliveries; nil: those routes answer 404 and partnerDeliveries is empty.
+	PartnerStore PartnerStore
+	// Movements runs BestCash top-ups and cash-outs; nil (BestCash not configured): those routes answer 404.
+	Movements Movements
 }
 
 // Server holds the two Echo routers.
@@ -61,8 +72,13 @@ type Server struct {
 	log        *zap.Logger
 	metrics    *Metrics
 
+	partnerStore PartnerStore
+	movements    Movements
+
 	switchEcho *echo.Echo
 	opsEcho    *echo.Echo
+
+	backupRunning atomic.Bool // one GET /admin/backup at a time
 }
 
 // New builds the routers. cfg.Store, cfg.Keys and cfg.Metrics are required.
@@ -76,6 +92,9 @@ func New(cfg Config) *Server {
 		keys:    cfg.Keys,
 		log:     log,
 		metrics: cfg.Metrics,
+
+		partnerStore: cfg.PartnerStore,
+		movements:    cfg.Movements,
 	}
 	if cfg.AdminToken != "" {
 		s.adminToken = []byte(cfg.AdminToken)

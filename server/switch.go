@@ -26,6 +26,8 @@ type message struct {
 	route Route
 	mac   mac.Message
 	exec  func(s *Server, ctx context.Context, r *Request, env ledger.Envelope) (ledger.Answer, error)
+	// render, when set, replaces the common answer body (the enquiry's carries balances).
+	render func(s *Server, r *Request, o ledger.Outcome, key mac.KeyID) ([]byte, error)
 }
 
 var (
@@ -53,6 +55,9 @@ func (s *Server) newSwitchRouter() *echo.Echo {
 	e.Use(s.recoverSwitch)
 	e.POST("/debit", s.handle(debitMessage))
 	e.POST("/reversal", s.handle(reversalMessage))
+	e.POST("/enquiry", s.handle(enquiryMessage))
+	e.POST("/lien/place", s.handle(lienPlaceMessage))
+	e.POST("/lien/debit", s.handle(lienDebitMessage))
 	return e
 }
 
@@ -169,6 +174,9 @@ func (s *Server) process(ctx context.Context, rawBody io.Reader, m message, x *e
 	}
 	// 5-6. decide and commit; the ledger stores what render returns under the requestId.
 	env := ledger.Envelope{RequestID: r.RequestID, Fingerprint: fp, Render: func(o ledger.Outcome) ([]byte, error) {
+		if m.render != nil {
+			return m.render(s, r, o, key)
+		}
 		return s.sign(r, respcodes.FromOutcome(o), key)
 	}}
 	ans, err = m.exec(s, ctx, r, env)

@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/walletgate/walletgate/ledger"
 	"github.com/walletgate/walletgate/mac"
 )
 
@@ -40,6 +42,10 @@ type config struct {
 	TLSCert        string
 	TLSKey         string
 	TLSClientCA    string
+	Partners       partnerConfig // CONTRACT 5 (partners.go)
+	LienTTL        time.Duration // WALLETGATE_LIEN_TTL: how long a lien waits for its completion
+
+	lienTTLEnvErr error // WALLETGATE_LIEN_TTL did not parse; reported by validate
 }
 
 // Defaults of CONTRACT sections 1-3.
@@ -82,6 +88,16 @@ func (cfg *config) bind(fs *flag.FlagSet, getenv func(string) string) {
 	fs.StringVar(&cfg.TLSCert, "tls-cert", getenv("WALLETGATE_TLS_CERT"), "PEM certificate of the switch listener (WALLETGATE_TLS_CERT)")
 	fs.StringVar(&cfg.TLSKey, "tls-key", getenv("WALLETGATE_TLS_KEY"), "PEM key of the switch listener (WALLETGATE_TLS_KEY)")
 	fs.StringVar(&cfg.TLSClientCA, "tls-client-ca", getenv("WALLETGATE_TLS_CLIENT_CA"), "PEM CA that switch client certificates must chain to (WALLETGATE_TLS_CLIENT_CA)")
+	cfg.LienTTL = ledger.DefaultLienTTL
+	if v := getenv("WALLETGATE_LIEN_TTL"); v != "" {
+		if d, err := time.ParseDuration(v); err != nil {
+			cfg.lienTTLEnvErr = err
+		} else {
+			cfg.LienTTL = d
+		}
+	}
+	fs.DurationVar(&cfg.LienTTL, "lien-ttl", cfg.LienTTL, "time to live of a lien not completed, e.g. 168h (WALLETGATE_LIEN_TTL)")
+	cfg.Partners.bind(fs, getenv)
 }
 
 var errNoMACKey = errors.New("no MAC key: set WALLETGATE_MAC_KEY or WALLETGATE_MAC_KEY_FILE (or --mac-key / --mac-key-file)")
@@ -110,24 +126,31 @@ func (cfg *config) keys() (*mac.Keys, error) {
 }
 
 func (cfg *config) validate() error {
+	if cfg.lienTTLEnvErr != nil {
+		return fmt.Errorf("WALLETGATE_LIEN_TTL: %w", cfg.lienTTLEnvErr)
+	}
+	if cfg.LienTTL <= 0 {
+		return errors.New("WALLETGATE_LIEN_TTL must be a positive duration such as 168h")
+	}
 	if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
 		return errors.New("WALLETGATE_TLS_CERT and WALLETGATE_TLS_KEY go together")
 	}
 	if cfg.TLSClientCA != "" && cfg.TLSCert == "" {
 		return errors.New("WALLETGATE_TLS_CLIENT_CA needs WALLETGATE_TLS_CERT and WALLETGATE_TLS_KEY")
 	}
-	return nil
+	return cfg.Partners.validate()
 }
 
 // fields is the start-up log line's view of cfg: every secret masked.
 func (cfg *config) fields() []zap.Field {
-	return []zap.Field{
+	return append([]zap.Field{
 		zap.String("listen", cfg.Listen), zap.String("opsListen", cfg.OpsListen), zap.String("db", cfg.DB),
 		zap.Stringer("macKey", cfg.MACKey), zap.String("macKeyFile", cfg.MACKeyFile),
 		zap.Stringer("macKeyPrevious", cfg.MACKeyPrevious), zap.String("macAlgo", cfg.MACAlgo),
 		zap.Stringer("adminToken", cfg.AdminToken), zap.String("logLevel", cfg.LogLevel),
 		zap.String("tlsCert", cfg.TLSCert), zap.String("tlsClientCA", cfg.TLSClientCA),
-	}
+		zap.Duration("lienTTL", cfg.LienTTL),
+	}, cfg.Partners.fields()...)
 }
 
 // newLogger builds the JSON logger on stderr.

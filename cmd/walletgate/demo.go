@@ -42,6 +42,7 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer, getenv f
 	listen := fs.String("listen", defaultListen, "switch API address")
 	opsListen := fs.String("ops-listen", defaultOpsListen, "ops API address")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	withPartners := fs.Bool("partners", false, "also run simulated partners (connector, virtual account, BestCash) in-process and wire them")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -53,7 +54,7 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer, getenv f
 
 	macKey, adminToken := randomHex(32), randomHex(16)
 	cfg := &config{Listen: *listen, OpsListen: *opsListen, DB: filepath.Join(dir, "walletgate.db"),
-		MACKey: secret(macKey), MACAlgo: string(mac.SHA512), AdminToken: secret(adminToken), LogLevel: *logLevel}
+		MACKey: secret(macKey), MACAlgo: string(mac.SHA512), AdminToken: secret(adminToken), LogLevel: *logLevel, LienTTL: ledger.DefaultLienTTL}
 	keys, err := cfg.keys()
 	if err != nil {
 		return err
@@ -63,15 +64,26 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer, getenv f
 		return usageError{err}
 	}
 	defer func() { _ = log.Sync() }()
+	var sim *demoSimulator
+	if *withPartners {
+		if sim, err = startDemoSimulator(cfg); err != nil {
+			return err
+		}
+		defer sim.close()
+	}
 
 	return runServer(ctx, cfg, keys, log, func(a *app) error {
-		if _, err := a.ledger.CreateWallet(ctx, ledger.NewWallet{ID: demoWalletID, Currency: demoCurrency, Name: "Demo Wallet"}); err != nil {
+		if _, err := a.ledger.CreateWallet(ctx, ledger.NewWallet{ID: demoWalletID, Currency: demoCurrency, Name: "Demo Wallet",
+			VirtualAccountID: sim.virtualAccountID()}); err != nil {
 			return fmt.Errorf("demo wallet: %w", err)
 		}
 		if _, err := a.ledger.Credit(ctx, ledger.Credit{WalletID: demoWalletID, Amount: demoFunding, Reference: "demo-funding", Narration: "demo funding"}); err != nil {
 			return fmt.Errorf("demo funding: %w", err)
 		}
-		return printDemo(stdout, keys, macKey, adminToken, hostPort(a.switchAddr.String()), hostPort(a.opsAddr.String()), dir)
+		if err := printDemo(stdout, keys, macKey, adminToken, hostPort(a.switchAddr.String()), hostPort(a.opsAddr.String()), dir); err != nil {
+			return err
+		}
+		return sim.print(stdout, adminToken, hostPort(a.opsAddr.String()))
 	})
 }
 

@@ -3,6 +3,9 @@
 //	walletgate serve     run the server (configuration: environment variables or flags, see README)
 //	walletgate demo      run it with a throw-away ledger, key and admin token, and print a curl to try
 //	walletgate sign      read a request JSON on stdin, print it with its "mac"
+//	walletgate wallet    create, show, credit, freeze, unfreeze, close a wallet; its statement (admin API)
+//	walletgate tx show   a switch transaction as recorded (admin API)
+//	walletgate backup    a consistent copy of the ledger file
 package main
 
 import (
@@ -60,6 +63,10 @@ commands:
   serve   run the server (see README for the configuration)
   demo    run with a throw-away ledger, MAC key and admin token; prints a curl to try
   sign    read a switch request JSON on stdin and print it with its "mac" (key: WALLETGATE_MAC_KEY)
+  wallet  create|show|credit|freeze|unfreeze|close|statement WALLET_ID (admin API: WALLETGATE_OPS_URL,
+          WALLETGATE_ADMIN_TOKEN)
+  tx      show TRANSACTION_REFERENCE (admin API)
+  backup  --out FILE: a consistent copy of the ledger, from the running server (or --db FILE when stopped)
 
 "walletgate <command> -h" lists a command's flags.`
 
@@ -75,6 +82,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return demo(ctx, args[1:], stdout, stderr, getenv)
 	case "sign":
 		return sign(args[1:], stdin, stdout, stderr, getenv)
+	case "wallet":
+		return wallet(ctx, args[1:], stdout, stderr, getenv)
+	case "tx":
+		return tx(ctx, args[1:], stdout, stderr, getenv)
+	case "backup":
+		return backup(ctx, args[1:], stdout, stderr, getenv)
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, usage)
 		return nil
@@ -131,12 +144,21 @@ func runServer(ctx context.Context, cfg *config, keys *mac.Keys, log *zap.Logger
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := server.NewMetrics(reg)
 
-	l, err := ledger.Open(cfg.DB, ledger.Options{Observer: metrics})
+	parts := newPartners(cfg.Partners, log, reg)
+	l, err := ledger.Open(cfg.DB, ledger.Options{Observer: metrics, Route: parts.route(), LienTTL: cfg.LienTTL})
 	if err != nil {
 		return err
 	}
 	closeLedger := sync.OnceValue(l.Close)
 	defer func() { _ = closeLedger() }()
+	var movements server.Movements // stays a nil interface without BestCash
+	bestCashFlows := parts.movements(l)
+	if bestCashFlows != nil {
+		movements = bestCashFlows
+	}
+	parts.start(l, bestCashFlows)
+	stopPartners := sync.OnceFunc(parts.stop)
+	defer stopPartners() // before the ledger closes
 
 	var tc *tls.Config
 	if cfg.TLSCert != "" {
@@ -145,7 +167,7 @@ func runServer(ctx context.Context, cfg *config, keys *mac.Keys, log *zap.Logger
 		}
 	}
 	srv := server.New(server.Config{Store: l, Keys: keys, AdminToken: string(cfg.AdminToken), Logger: log,
-		Metrics: metrics, Gatherer: reg})
+		Metrics: metrics, Gatherer: reg, PartnerStore: l, Movements: movements})
 
 	switchLn, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -174,7 +196,8 @@ func runServer(ctx context.Context, cfg *config, keys *mac.Keys, log *zap.Logger
 
 	log.Info("walletgate started", append(cfg.fields(), zap.String("switchAddr", switchLn.Addr().String()),
 		zap.String("opsAddr", opsLn.Addr().String()), zap.Bool("tls", cfg.TLSCert != ""),
-		zap.Bool("mutualTLS", cfg.TLSClientCA != ""), zap.Bool("adminAPI", cfg.AdminToken != ""))...)
+		zap.Bool("mutualTLS", cfg.TLSClientCA != ""), zap.Bool("adminAPI", cfg.AdminToken != ""),
+		zap.Strings("partners", parts.names()))...)
 	if ready != nil {
 		if err := ready(&app{ledger: l, switchAddr: switchLn.Addr(), opsAddr: opsLn.Addr()}); err != nil {
 			ctx2, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -206,6 +229,7 @@ func runServer(ctx context.Context, cfg *config, keys *mac.Keys, log *zap.Logger
 		}()
 	}
 	wg.Wait()
+	stopPartners() // the dispatcher and the resolver write through the ledger: stop them first
 	// Every handler has returned, so every commit it waited for has landed; the ledger drains anything left.
 	if err := closeLedger(); err != nil {
 		log.Error("closing the ledger", zap.Error(err))

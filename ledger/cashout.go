@@ -1,0 +1,231 @@
+package ledger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Cash-out states.
+const (
+	CashoutHeld      = "held"      // the amount is held on the wallet; BestCash's credit outcome is not known yet
+	CashoutCompleted = "completed" // BestCash credited the customer; the wallet was debited (final)
+	CashoutFailed    = "failed"    // BestCash did not credit the customer; the hold was released (final)
+)
+
+// Cashout is a snapshot of one cash-out.
+type Cashout struct {
+	Reference string // ours; also BestCash's partnerReference
+	WalletID  string
+	Currency  string
+	Amount    int64 // minor units
+	Phone     string
+	FirstName string // for a customer BestCash does not know yet
+	LastName  string
+	State     string
+	Message   string
+	Entry     uint64 // the debit's journal entry, once completed
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+type cashoutRecord struct {
+	WalletID  string `json:"walletId"`
+	Currency  string `json:"currency"`
+	Amount    int64  `json:"amount"`
+	Phone     string `json:"phone"`
+	FirstName string `json:"firstName,omitempty"`
+	LastName  string `json:"lastName,omitempty"`
+	State     string `json:"state"`
+	Message   string `json:"message,omitempty"`
+	Entry     uint64 `json:"entry,omitempty"`
+	CreatedAt int64  `json:"createdAt"`
+	UpdatedAt int64  `json:"updatedAt"`
+}
+
+func (r *cashoutRecord) snapshot(ref string) Cashout {
+	return Cashout{Reference: ref, WalletID: r.WalletID, Currency: r.Currency, Amount: r.Amount, Phone: r.Phone,
+		FirstName: r.FirstName, LastName: r.LastName, State: r.State, Message: r.Message, Entry: r.Entry,
+		CreatedAt: time.Unix(0, r.CreatedAt).UTC(), UpdatedAt: time.Unix(0, r.UpdatedAt).UTC()}
+}
+
+// NewCashout is the input of HoldCashout.
+type NewCashout struct {
+	Reference string
+	WalletID  string
+	Amount    int64
+	Phone     string
+	FirstName string
+	LastName  string
+}
+
+// Validate checks the input's form (the *FieldError HoldCashout would return), so that a caller can refuse it
+// before asking a partner anything.
+func (n NewCashout) Validate() error {
+	if err := validateMovement(n.Reference, n.Amount, n.Phone); err != nil {
+		return err
+	}
+	if !validText(n.FirstName, MaxNameLen) {
+		return &FieldError{Field: "firstName", Reason: fmt.Sprintf("up to %d printable characters", MaxNameLen)}
+	}
+	if !validText(n.LastName, MaxNameLen) {
+		return &FieldError{Field: "lastName", Reason: fmt.Sprintf("up to %d printable characters", MaxNameLen)}
+	}
+	return nil
+}
+
+// HoldCashout records a cash-out and holds its amount on the wallet (Held grows by it, so the available balance
+// shrinks), once per reference: repeating it with the same body returns the cash-out as it is now; with anything
+// else ErrCashoutConflict. Refusals: ErrWalletNotFound, ErrWalletNotActive (frozen or closed),
+// ErrInsufficientFunds (available balance below the amount).
+func (l *Ledger) HoldCashout(ctx context.Context, n NewCashout) (Cashout, error) {
+	if err := n.Validate(); err != nil {
+		return Cashout{}, err
+	}
+	return writeOp(ctx, l, func(w *wtx) (Cashout, error) {
+		b := w.tx.Bucket(bucketCashouts)
+		var prev cashoutRecord
+		found, err := getJSON(b, []byte(n.Reference), &prev)
+		if err != nil {
+			return Cashout{}, err
+		}
+		if found {
+			if prev.WalletID != n.WalletID || prev.Amount != n.Amount || prev.Phone != n.Phone ||
+				prev.FirstName != n.FirstName || prev.LastName != n.LastName {
+				return Cashout{}, business(ErrCashoutConflict)
+			}
+			return prev.snapshot(n.Reference), nil
+		}
+		wal, err := w.wallet(n.WalletID)
+		switch {
+		case err != nil:
+			return Cashout{}, err
+		case wal == nil:
+			return Cashout{}, business(ErrWalletNotFound)
+		case wal.Status != StatusActive:
+			return Cashout{}, business(ErrWalletNotActive)
+		case wal.Balance-wal.Held < n.Amount:
+			return Cashout{}, business(ErrInsufficientFunds)
+		}
+		wal.Held += n.Amount // cannot overflow: Held + Amount <= Balance
+		if err := w.putWallet(wal); err != nil {
+			return Cashout{}, err
+		}
+		now := w.now.UnixNano()
+		rec := cashoutRecord{WalletID: n.WalletID, Currency: wal.Currency, Amount: n.Amount, Phone: n.Phone,
+			FirstName: n.FirstName, LastName: n.LastName, State: CashoutHeld, CreatedAt: now, UpdatedAt: now}
+		return rec.snapshot(n.Reference), putJSON(b, []byte(n.Reference), rec)
+	})
+}
+
+// SettleCashout settles a held cash-out by BestCash's known outcome, once: credited → the hold is released and
+// the wallet debited into "bestcash:<currency>" in one balanced journal entry (CashoutCompleted); not credited →
+// the hold is released (CashoutFailed). Settling a settled cash-out with the same outcome returns it as it is;
+// with the other outcome it is a *StateError (and nothing changes).
+func (l *Ledger) SettleCashout(ctx context.Context, reference string, credited bool, message string) (Cashout, error) {
+	want := CashoutFailed
+	if credited {
+		want = CashoutCompleted
+	}
+	return writeOp(ctx, l, func(w *wtx) (Cashout, error) {
+		b := w.tx.Bucket(bucketCashouts)
+		var rec cashoutRecord
+		found, err := getJSON(b, []byte(reference), &rec)
+		switch {
+		case err != nil:
+			return Cashout{}, err
+		case !found:
+			return Cashout{}, business(ErrCashoutNotFound)
+		case rec.State == want:
+			return rec.snapshot(reference), nil
+		case rec.State != CashoutHeld:
+			return Cashout{}, business(&StateError{Reference: reference, State: rec.State, Step: "settle cash-out as " + want})
+		}
+		wal, err := w.wallet(rec.WalletID)
+		if err != nil {
+			return Cashout{}, err
+		}
+		if wal == nil || wal.Held < rec.Amount {
+			return Cashout{}, fmt.Errorf("cash-out %s: wallet %s does not hold its amount", reference, rec.WalletID)
+		}
+		wal.Held -= rec.Amount
+		if credited {
+			seq, err := w.post(&Entry{Kind: KindCashout, Reference: reference, Currency: wal.Currency,
+				Narration: "BestCash cash-out", Postings: []Posting{
+					{Account: walletAccount(wal.ID), Amount: -rec.Amount},
+					{Account: systemAccount(BestCashAccount, wal.Currency), Amount: rec.Amount},
+				}}, wal) // post stores the wallet with its new Held
+			if errors.Is(err, ErrOverflow) {
+				return Cashout{}, business(ErrOverflow)
+			}
+			if err != nil {
+				return Cashout{}, err
+			}
+			rec.Entry = seq
+		} else if err := w.putWallet(wal); err != nil {
+			return Cashout{}, err
+		}
+		rec.State, rec.UpdatedAt = want, w.now.UnixNano()
+		if message != "" {
+			rec.Message = cut(message, MaxPartnerMessage)
+		}
+		return rec.snapshot(reference), putJSON(b, []byte(reference), rec)
+	})
+}
+
+// NoteCashout stores the partner's latest message on a held cash-out (why its outcome is still unknown).
+func (l *Ledger) NoteCashout(ctx context.Context, reference, message string) (Cashout, error) {
+	return writeOp(ctx, l, func(w *wtx) (Cashout, error) {
+		b := w.tx.Bucket(bucketCashouts)
+		var rec cashoutRecord
+		found, err := getJSON(b, []byte(reference), &rec)
+		switch {
+		case err != nil:
+			return Cashout{}, err
+		case !found:
+			return Cashout{}, business(ErrCashoutNotFound)
+		case rec.State != CashoutHeld || rec.Message == cut(message, MaxPartnerMessage):
+			return rec.snapshot(reference), nil
+		}
+		rec.Message, rec.UpdatedAt = cut(message, MaxPartnerMessage), w.now.UnixNano()
+		return rec.snapshot(reference), putJSON(b, []byte(reference), rec)
+	})
+}
+
+// Cashout returns one cash-out, or ErrCashoutNotFound.
+func (l *Ledger) Cashout(ctx context.Context, reference string) (Cashout, error) {
+	var out Cashout
+	err := l.view(func(r *rtx) error {
+		var rec cashoutRecord
+		found, err := getJSON(r.tx.Bucket(bucketCashouts), []byte(reference), &rec)
+		if err != nil {
+			return err
+		}
+		if !found {
+			return ErrCashoutNotFound
+		}
+		out = rec.snapshot(reference)
+		return nil
+	})
+	return out, err
+}
+
+// HeldCashouts returns every cash-out whose outcome is not known yet (state CashoutHeld), in reference order.
+// A resolver asks BestCash about each until it is settled.
+func (l *Ledger) HeldCashouts(ctx context.Context) ([]Cashout, error) {
+	var out []Cashout
+	err := l.view(func(r *rtx) error {
+		return r.tx.Bucket(bucketCashouts).ForEach(func(k, v []byte) error {
+			var rec cashoutRecord
+			if _, err := getJSON(r.tx.Bucket(bucketCashouts), k, &rec); err != nil {
+				return err
+			}
+			if rec.State == CashoutHeld {
+				out = append(out, rec.snapshot(string(k)))
+			}
+			return nil
+		})
+	})
+	return out, err
+}

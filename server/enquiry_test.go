@@ -1,0 +1,205 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"testing"
+
+	"github.com/walletgate/walletgate/ledger"
+	"github.com/walletgate/walletgate/mac"
+)
+
+// enquiryFields is a balance enquiry in the seed's style.
+func enquiryFields(requestID, reference, walletID string) *fields {
+	return newFields(
+		"requestId", requestID,
+		"walletId", walletID,
+		"transactionReference", reference,
+		"transactionDateTime", "2020-05-15T13:32:09",
+		"currencyCode", "566",
+		"rrn", "000111000111",
+		"stan", "000018",
+	)
+}
+
+// enquiryAnswer is a decoded enquiry answer.
+type enquiryAnswer struct {
+	answer
+	LedgerBalance *int64 `json:"ledgerBalance"`
+	CurrencyCode  string `json:"currencyCode"`
+	AccountName   string `json:"accountName"`
+}
+
+// enquire posts a signed enquiry and checks the answer's MAC.
+func (h *harness) enquire(f *fields) (enquiryAnswer, []byte) {
+	h.t.Helper()
+	rec := h.post("/enquiry", f.signed(h.keys, mac.Enquiry))
+	if rec.Code != http.StatusOK {
+		h.t.Fatalf("POST /enquiry: HTTP %d %s", rec.Code, rec.Body)
+	}
+	h.decode(rec) // checks the MAC
+	var a enquiryAnswer
+	if err := json.Unmarshal(rec.Body.Bytes(), &a); err != nil {
+		h.t.Fatal(err)
+	}
+	return a, rec.Body.Bytes()
+}
+
+func TestEnquiry(t *testing.T) {
+	const w = "1234567894"
+	h := newHarness(t)
+	h.fund(w, "566", 1000)
+	if a := h.send("/lien/place", lienPlaceFields("p1", "L1", w, 300).set("transactionFee", 10), mac.LienPlace); a.ResponseCode != "00" {
+		t.Fatalf("place: %+v", a)
+	}
+	h.fund("frozen", "566", 100)
+	if _, err := h.ledger.SetStatus(context.Background(), "frozen", ledger.StatusFrozen); err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("approved: the available balance, ledger balance, currency and name", func(t *testing.T) {
+		a, _ := h.enquire(enquiryFields("e1", "q1", w))
+		if a.ResponseCode != "00" || a.Amount != 690 || a.LedgerBalance == nil || *a.LedgerBalance != 1000 ||
+			a.CurrencyCode != "566" || a.AccountName != "Test "+w || a.RequestID != "e1" || a.TransactionReference != "q1" {
+			t.Fatalf("answer %+v", a)
+		}
+		// The admin view and a debit agree on the available balance.
+		var view walletView
+		if rec := h.admin(http.MethodGet, "/admin/wallets/"+w, nil, testAdminToken); json.Unmarshal(rec.Body.Bytes(), &view) != nil ||
+			view.AvailableBalance != a.Amount || view.LedgerBalance != *a.LedgerBalance || view.HeldAmount != 310 {
+			t.Errorf("admin view %+v", view)
+		}
+		if d := h.send("/debit", debitFields("d1", "t1", w, 691), mac.Debit); d.ResponseCode != "51" {
+			t.Errorf("debit above the available balance: %+v", d)
+		}
+		if d := h.send("/debit", debitFields("d2", "t2", w, 690), mac.Debit); d.ResponseCode != "00" {
+			t.Errorf("debit of the available balance: %+v", d)
+		}
+		if a, _ := h.enquire(enquiryFields("e2", "q2", w)); a.Amount != 0 || *a.LedgerBalance != 310 {
+			t.Errorf("after the debit: %+v", a)
+		}
+	})
+
+	cases := []struct {
+		name string
+		f    *fields
+		code string
+	}{
+		{"unknown wallet is 14", enquiryFields("e3", "q3", "9999999999"), "14"},
+		{"frozen wallet is 57", enquiryFields("e4", "q4", "frozen"), "57"},
+		{"another currency is 12", enquiryFields("e5", "q5", w).set("currencyCode", "978"), "12"},
+		{"missing walletId is 30", enquiryFields("e6", "q6", w).del("walletId"), "30"},
+		{"malformed currency is 30", enquiryFields("e7", "q7", w).set("currencyCode", "NGN"), "30"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			a, body := h.enquire(tc.f)
+			if a.ResponseCode != tc.code || a.Amount != 0 || a.LedgerBalance != nil || a.AccountName != "" {
+				t.Errorf("answer %s, want code %s without balances", body, tc.code)
+			}
+		})
+	}
+
+	t.Run("a forged enquiry is 12 and reveals nothing", func(t *testing.T) {
+		body := enquiryFields("e8", "q8", w).signed(mustKeys(t, mac.SHA512, "not-the-key", ""), mac.Enquiry)
+		rec := h.post("/enquiry", body)
+		a := h.decode(rec)
+		if a.ResponseCode != "12" || bytes.Contains(rec.Body.Bytes(), []byte("ledgerBalance")) {
+			t.Errorf("forged: %s", rec.Body)
+		}
+	})
+
+	t.Run("the MAC covers the contract's fields", func(t *testing.T) {
+		for _, name := range []string{"transactionReference", "requestId", "rrn", "stan", "walletId"} {
+			f := enquiryFields("e9", "q9", w)
+			body := f.signed(h.keys, mac.Enquiry)
+			var m map[string]any
+			_ = json.Unmarshal(body, &m)
+			f.set(name, f.text(name)+"0").set("mac", m["mac"])
+			if a := h.decode(h.post("/enquiry", f.json())); a.ResponseCode != "12" {
+				t.Errorf("%s changed after signing: code %s, want 12", name, a.ResponseCode)
+			}
+		}
+	})
+}
+
+func TestEnquiryIdempotency(t *testing.T) {
+	const w = "1234567894"
+	h := newHarness(t)
+	h.fund(w, "566", 1000)
+
+	t.Run("not remembered: a repeat reads the balance as it is now", func(t *testing.T) {
+		f := enquiryFields("e1", "q1", w)
+		first, _ := h.enquire(f)
+		if _, err := h.ledger.Credit(context.Background(), ledger.Credit{WalletID: w, Amount: 5, Reference: "more"}); err != nil {
+			t.Fatal(err)
+		}
+		second, _ := h.enquire(f)
+		if first.Amount != 1000 || second.Amount != 1005 || second.ResponseCode != "00" {
+			t.Errorf("first %+v, second %+v", first, second)
+		}
+		// It never occupies the requestId: a debit may use it afterwards.
+		if a := h.send("/debit", debitFields("e1", "t1", w, 5), mac.Debit); a.ResponseCode != "00" {
+			t.Errorf("debit under an enquiry's requestId: %+v", a)
+		}
+	})
+	t.Run("a requestId another message used is 94", func(t *testing.T) {
+		if a := h.send("/debit", debitFields("r1", "t2", w, 100), mac.Debit); a.ResponseCode != "00" {
+			t.Fatalf("debit: %+v", a)
+		}
+		if a, body := h.enquire(enquiryFields("r1", "q2", w)); a.ResponseCode != "94" || a.LedgerBalance != nil {
+			t.Errorf("enquiry reusing a debit's requestId: %s", body)
+		}
+		if got := h.balance(w); got != 900 {
+			t.Errorf("balance %d, want 900", got)
+		}
+	})
+}
+
+// enquiryStoreFailure makes Enquire fail.
+type enquiryStoreFailure struct {
+	Store
+	err error
+}
+
+func (f enquiryStoreFailure) Enquire(ctx context.Context, q ledger.EnquiryRequest) (ledger.Answer, error) {
+	return ledger.Answer{}, f.err
+}
+
+func TestEnquiryStorageFailure(t *testing.T) {
+	const w = "1234567894"
+	h := newHarness(t, withStore(func(s Store) Store {
+		return enquiryStoreFailure{Store: s, err: errors.Join(ledger.ErrStorage, errors.New("read failed"))}
+	}))
+	h.fund(w, "566", 50)
+	if a, _ := h.enquire(enquiryFields("e1", "q1", w)); a.ResponseCode != "96" {
+		t.Errorf("storage failure: %+v, want 96", a)
+	}
+}
+
+// The independent vectors of testdata/mac.json are accepted.
+func TestEnquiryAndLienVectors(t *testing.T) {
+	v := loadVectors(t)
+	for _, algo := range []string{"sha512", "sha256"} {
+		t.Run(algo, func(t *testing.T) {
+			h := newHarness(t, withKeys(mustKeys(t, mac.Algorithm(algo), testKey, "")))
+			h.fund("1234567894", "566", 500)
+			for _, step := range []struct{ path, message, code string }{
+				{"/enquiry", "enquiry", "00"},
+				{"/lien/place", "lienplace", "00"},
+				{"/lien/debit", "liendebit", "00"},
+			} {
+				rec := h.post(step.path, v.request(t, step.message, algo))
+				if a := h.decode(rec); rec.Code != http.StatusOK || a.ResponseCode != step.code {
+					t.Fatalf("%s: HTTP %d %s", step.path, rec.Code, rec.Body)
+				}
+			}
+			if got := h.balance("1234567894"); got != 400 {
+				t.Errorf("balance %d, want 400", got)
+			}
+		})
+	}
+}
