@@ -414,3 +414,73 @@ func TestHandlerPanicAnswersNoCode(t *testing.T) {
 		t.Errorf("the next message: %+v, want 25", a)
 	}
 }
+
+// TestHostileInputsOtherRoutes sends the same kinds of hostile messages to /enquiry and the lien routes: each gets
+// its code and leaves the ledger as it was, requestId and reference not remembered.
+func TestHostileInputsOtherRoutes(t *testing.T) {
+	const w = "1234567894"
+	h := newHarness(t)
+	h.fund(w, "566", 10_000)
+	big := strings.Repeat("9", 10<<10)
+	routes := []struct {
+		path   string
+		m      mac.Message
+		fields func(id string) *fields
+		money  bool
+	}{
+		{"/enquiry", mac.Enquiry, func(id string) *fields { return debitFields(id, "REF-"+id, w, 0).del("amount") }, false},
+		{"/lien/place", mac.LienPlace, func(id string) *fields { return debitFields(id, "REF-"+id, w, 100) }, true},
+		{"/lien/debit", mac.LienDebit, func(id string) *fields { return reversalFields(id, "REF-"+id, "NO-LIEN", w, 100) }, true},
+	}
+	cases := []struct {
+		name   string
+		change func(f *fields) *fields
+		mac    *string
+		money  bool // only on the routes that carry money
+		status int
+		code   string
+	}{
+		{name: "MAC of non-hex characters", change: func(f *fields) *fields { return f }, mac: ptr(strings.Repeat("zz", 64)), code: "12"},
+		{name: "MAC one hex digit short", change: func(f *fields) *fields { return f }, mac: ptr(strings.Repeat("a", 127)), code: "12"},
+		{name: "requestId of 10 KB", change: func(f *fields) *fields { return f.set("requestId", "r"+big) }, code: "30"},
+		{name: "null walletId", change: func(f *fields) *fields { return f.set("walletId", nil) }, code: "30"},
+		{name: "walletId as a number", change: func(f *fields) *fields { return f.set("walletId", 1234567894) }, code: "30"},
+		{name: "additionalFields nested 5,000 deep", change: func(f *fields) *fields {
+			return f.set("additionalFields", raw(strings.Repeat(`{"a":`, 5_000)+`"v"`+strings.Repeat("}", 5_000)))
+		}, code: "30"},
+		{name: "amount with a huge exponent", change: func(f *fields) *fields { return f.set("amount", raw(`1e400`)) }, money: true, code: "30"},
+		{name: "amount beyond int64", change: func(f *fields) *fields { return f.set("amount", raw(big)) }, money: true, code: "13"},
+		{name: "negative zero amount on lien place", change: func(f *fields) *fields { return f.set("amount", raw(`-0`)) }, money: true, code: "13"},
+		{name: "body just over 64 KiB", change: func(f *fields) *fields { return f.set("padding", strings.Repeat("p", MaxBodyBytes)) },
+			status: http.StatusRequestEntityTooLarge},
+	}
+	for i, rt := range routes {
+		for j, tc := range cases {
+			if tc.money && !rt.money || (strings.Contains(tc.name, "lien place") && rt.path != "/lien/place") {
+				continue
+			}
+			t.Run(rt.path+"/"+tc.name, func(t *testing.T) {
+				f := tc.change(rt.fields(fmt.Sprintf("o%d-%d", i, j)))
+				body := signAsSent(t, h.keys, rt.m, f.json())
+				if tc.mac != nil {
+					body = f.clone().set("mac", *tc.mac).json()
+				}
+				before := h.books(w)
+				rec := h.post(rt.path, body)
+				status := tc.status
+				if status == 0 {
+					status = http.StatusOK
+				}
+				if rec.Code != status {
+					t.Fatalf("HTTP %d %.200s, want %d", rec.Code, rec.Body, status)
+				}
+				if status == http.StatusOK {
+					if a := h.decode(rec); a.ResponseCode != tc.code {
+						t.Errorf("responseCode %s, want %s", a.ResponseCode, tc.code)
+					}
+				}
+				h.unchanged(t, before, []string{f.text("requestId")}, []string{f.text("transactionReference")})
+			})
+		}
+	}
+}
