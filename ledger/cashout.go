@@ -2,9 +2,12 @@ package ledger
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // Cash-out states.
@@ -28,6 +31,37 @@ type Cashout struct {
 	Entry     uint64 // the debit's journal entry, once completed
 	CreatedAt time.Time
 	UpdatedAt time.Time
+}
+
+// bucketCashoutsOpen indexes the cash-outs whose outcome is not known yet (state CashoutHeld): reference -> empty.
+// The transactions that change a cash-out's state keep it, so a resolver pass (HeldCashouts) costs the open
+// cash-outs, not every cash-out ever made. Its existence means it is complete: a ledger made before the index has
+// none, and the first transaction that needs it builds it from the cash-outs (openCashouts).
+var bucketCashoutsOpen = []byte("cashoutsopen")
+
+// openCashouts returns the index of open cash-outs, building it from every cash-out when the ledger has none yet.
+func (w *wtx) openCashouts() (*bolt.Bucket, error) {
+	if idx := w.tx.Bucket(bucketCashoutsOpen); idx != nil {
+		return idx, nil
+	}
+	idx, err := w.tx.CreateBucket(bucketCashoutsOpen)
+	if err != nil {
+		return nil, err
+	}
+	err = w.tx.Bucket(bucketCashouts).ForEach(func(k, v []byte) error {
+		var rec cashoutRecord
+		if err := json.Unmarshal(v, &rec); err != nil {
+			return fmt.Errorf("decode cash-out %s: %w", k, err)
+		}
+		if rec.State != CashoutHeld {
+			return nil
+		}
+		return idx.Put(k, nil)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("index open cash-outs: %w", err)
+	}
+	return idx, nil
 }
 
 type cashoutRecord struct {
@@ -112,6 +146,13 @@ func (l *Ledger) HoldCashout(ctx context.Context, n NewCashout) (Cashout, error)
 		if err := w.putWallet(wal); err != nil {
 			return Cashout{}, err
 		}
+		idx, err := w.openCashouts()
+		if err != nil {
+			return Cashout{}, err
+		}
+		if err := idx.Put([]byte(n.Reference), nil); err != nil {
+			return Cashout{}, err
+		}
 		now := w.now.UnixNano()
 		rec := cashoutRecord{WalletID: n.WalletID, Currency: wal.Currency, Amount: n.Amount, Phone: n.Phone,
 			FirstName: n.FirstName, LastName: n.LastName, State: CashoutHeld, CreatedAt: now, UpdatedAt: now}
@@ -166,6 +207,13 @@ func (l *Ledger) SettleCashout(ctx context.Context, reference string, credited b
 		} else if err := w.putWallet(wal); err != nil {
 			return Cashout{}, err
 		}
+		idx, err := w.openCashouts()
+		if err != nil {
+			return Cashout{}, err
+		}
+		if err := idx.Delete([]byte(reference)); err != nil {
+			return Cashout{}, err
+		}
 		rec.State, rec.UpdatedAt = want, w.now.UnixNano()
 		if message != "" {
 			rec.Message = cut(message, MaxPartnerMessage)
@@ -212,20 +260,46 @@ func (l *Ledger) Cashout(ctx context.Context, reference string) (Cashout, error)
 }
 
 // HeldCashouts returns every cash-out whose outcome is not known yet (state CashoutHeld), in reference order.
-// A resolver asks BestCash about each until it is settled.
+// A resolver asks BestCash about each until it is settled. It reads only the index of open cash-outs; on a ledger
+// made before that index existed, the first call builds it through the writer.
 func (l *Ledger) HeldCashouts(ctx context.Context) ([]Cashout, error) {
-	var out []Cashout
-	err := l.view(func(r *rtx) error {
-		return r.tx.Bucket(bucketCashouts).ForEach(func(k, v []byte) error {
+	out, indexed, err := l.heldCashouts()
+	if err != nil || indexed {
+		return out, err
+	}
+	if _, err := writeOp(ctx, l, func(w *wtx) (struct{}, error) {
+		_, err := w.openCashouts()
+		return struct{}{}, err
+	}); err != nil {
+		return nil, fmt.Errorf("held cash-outs: %w", err)
+	}
+	if out, indexed, err = l.heldCashouts(); err == nil && !indexed {
+		err = fmt.Errorf("held cash-outs: the open cash-out index was built but is missing")
+	}
+	return out, err
+}
+
+// heldCashouts reads the open cash-outs from their index; indexed is false when the ledger has no index yet.
+func (l *Ledger) heldCashouts() (out []Cashout, indexed bool, err error) {
+	err = l.view(func(r *rtx) error {
+		idx := r.tx.Bucket(bucketCashoutsOpen)
+		if idx == nil {
+			return nil
+		}
+		indexed = true
+		cashouts := r.tx.Bucket(bucketCashouts)
+		return idx.ForEach(func(k, _ []byte) error {
 			var rec cashoutRecord
-			if _, err := getJSON(r.tx.Bucket(bucketCashouts), k, &rec); err != nil {
+			found, err := getJSON(cashouts, k, &rec)
+			if err != nil {
 				return err
 			}
-			if rec.State == CashoutHeld {
-				out = append(out, rec.snapshot(string(k)))
+			if !found || rec.State != CashoutHeld {
+				return fmt.Errorf("open cash-out index names %s, which is not held", k)
 			}
+			out = append(out, rec.snapshot(string(k)))
 			return nil
 		})
 	})
-	return out, err
+	return out, indexed, err
 }

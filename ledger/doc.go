@@ -35,10 +35,10 @@
 // bbolt's consistency check (ErrCorrupt). A file held by another process fails after Options.OpenTimeout.
 //
 // Outbox: with Options.Route set, every new switch decision that partners must hear about (a debit approved or
-// declined, a reversal that moved money) writes one outbox record per partner the route names, in the same
-// transaction as the decision: the record exists if and only if the decision committed. OutboxHeads hands out
-// only records whose batch is known to be durable; RecordDelivery and RetryOutbox go through the writer. Replays
-// and repeated references never enqueue again.
+// declined, a reversal that moved money, a lien debit that moved money or was declined) writes one outbox record
+// per partner the route names, in the same transaction as the decision: the record exists if and only if the
+// decision committed. OutboxHeads hands out only records whose batch is known to be durable; RecordDelivery and
+// RetryOutbox go through the writer. Replays and repeated references never enqueue again.
 //
 // BestCash: top-ups and cash-outs are state machines idempotent on their reference; their money moves against
 // the per-currency system account "bestcash:<currency>", and a cash-out holds its amount (Held) until settled.

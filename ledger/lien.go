@@ -143,6 +143,9 @@ func (w *wtx) decideLien(ns byte, rec *txnRecord, env Envelope, decline error, a
 	if err := w.putTxn(ns, rec); err != nil {
 		return Answer{}, err
 	}
+	if err := w.enqueue(ns, rec, decline); err != nil {
+		return Answer{}, err
+	}
 	return w.answer(env, decline)
 }
 

@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -42,19 +43,22 @@ const (
 )
 
 // Event is a committed switch decision that partners may be told about. The ledger builds one for every new debit
-// decision (approved or declined) and for every reversal that moved money; replays, repeated references and
-// reversals that moved nothing produce no event.
+// decision (approved or declined), for every reversal that moved money, and for every new lien debit of a positive
+// amount that was declined or moved money (the completion of a lien is a final card debit); replays, repeated
+// references, reversals that moved nothing, place-liens and releases produce no event.
 type Event struct {
-	Kind      string // KindDebit or KindReversal
+	Kind      string // KindDebit, KindReversal or KindLienDebit
 	WalletID  string
-	Reference string // the transactionReference of the debit or reversal
-	Original  string // reversal: the debit's transactionReference
+	Reference string // the transactionReference of the debit, reversal or lien debit
+	Original  string // reversal: the debit's transactionReference; lien debit: the place-lien's
 	Currency  string // ISO 4217 numeric
-	// Amount is the principal: debit, what was charged (or asked, when declined); reversal, what was given back.
+	// Amount is the principal: debit and lien debit, what was charged (or asked, when declined); reversal, what was
+	// given back.
 	Amount int64
-	// Fee is the fee: debit, charged with the principal; reversal, given back (only by a full reversal).
+	// Fee is the fee: debit, charged with the principal (or asked); lien debit, the place-lien's fee charged with the
+	// principal (declined: the fee the lien debit named); reversal, given back (only by a full reversal).
 	Fee int64
-	// Decline is nil for an approved debit (and every reversal event), else the decline reason.
+	// Decline is nil for an approved debit or lien debit (and every reversal event), else the decline reason.
 	Decline error
 	// Full is true for a reversal that left the debit fully reversed (CONTRACT 1.7, amount 0 or what remained).
 	Full bool
@@ -157,6 +161,22 @@ func (w *wtx) enqueue(ns byte, rec *txnRecord, decline error) error {
 		Currency: rec.Currency, Amount: rec.Amount, Fee: rec.Fee, Decline: decline, Details: rec.Details, Time: w.now}
 	switch ns {
 	case nsDebit: // every new decision, a declined one included (its reversal may have come first: 12)
+	case nsLienDebit:
+		if rec.Amount == 0 || (decline == nil && rec.Entry == 0) {
+			// A release moves no money, and the connector never heard of the hold it gives back; an acknowledged
+			// lien debit of a lien already completed moved nothing. Neither is reported.
+			return nil
+		}
+		lien, err := w.txn(nsLien, rec.Original)
+		if err != nil {
+			return err
+		}
+		if lien != nil && lien.State != StateTombstone && lien.WalletID == rec.WalletID {
+			if decline == nil {
+				ev.Fee = lien.Fee // the fee charged on completion is the one held at placing
+			}
+			ev.Details = lienDetails(rec.Details, lien.Details)
+		}
 	case nsReversal:
 		if decline != nil || rec.Entry == 0 {
 			return nil // declined, or nothing left to give back: nothing moved, nothing to report
@@ -187,6 +207,24 @@ func (w *wtx) enqueue(ns byte, rec *txnRecord, decline error) error {
 		}
 	}
 	return nil
+}
+
+// lienDetails returns a lien debit's card details completed with the place-lien's: the switch need not repeat the
+// merchant and terminal on the completion, and partners describe the capture with them. own is not modified.
+func lienDetails(own, placed *Details) *Details {
+	if placed == nil {
+		return own
+	}
+	var d Details
+	if own != nil {
+		d = *own
+	}
+	d.TerminalID = cmp.Or(d.TerminalID, placed.TerminalID)
+	d.TerminalType = cmp.Or(d.TerminalType, placed.TerminalType)
+	d.MerchantID = cmp.Or(d.MerchantID, placed.MerchantID)
+	d.AcquiringInstitutionID = cmp.Or(d.AcquiringInstitutionID, placed.AcquiringInstitutionID)
+	d.CardAcceptorNameLocation = cmp.Or(d.CardAcceptorNameLocation, placed.CardAcceptorNameLocation)
+	return &d
 }
 
 // reversalMoved reads what a reversal's journal entry gave back: the principal and the fee.
@@ -445,15 +483,33 @@ func (l *Ledger) OutboxEventByID(ctx context.Context, id uint64) (OutboxEvent, e
 	return out, err
 }
 
-// Deliveries returns the outbox events of one transaction (kind KindDebit or KindReversal, as Transaction reports
-// it), oldest first.
+// Deliveries returns the outbox events of one transaction (kind and reference as Transaction reports them), oldest
+// first. A place-lien (KindLien) reports nothing itself: it shows the deliveries of the lien debit that completed
+// it, if any.
 func (l *Ledger) Deliveries(ctx context.Context, kind, reference string) ([]OutboxEvent, error) {
-	ns := nsDebit
-	if kind == KindReversal {
+	var ns byte
+	switch kind {
+	case KindDebit:
+		ns = nsDebit
+	case KindReversal:
 		ns = nsReversal
+	case KindLienDebit, KindLien:
+		ns = nsLienDebit
+	default:
+		return nil, nil
 	}
 	var out []OutboxEvent
 	err := l.view(func(r *rtx) error {
+		if kind == KindLien {
+			lien, err := r.txn(nsLien, reference)
+			if err != nil {
+				return err
+			}
+			if lien == nil || lien.State != StateCompleted || lien.Lien == nil {
+				return nil
+			}
+			reference = lien.Lien.EndedBy
+		}
 		prefix := append(append([]byte{ns}, reference...), 0)
 		c := r.tx.Bucket(bucketOutboxRef).Cursor()
 		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {

@@ -52,6 +52,7 @@ type Push struct {
 	STAN                   string // system trace audit number
 	WalletID               string
 	Time                   time.Time // when the outcome was decided; zero: the connector's now()
+	LienReference          string    // a lien debit: the place-lien's transactionReference, sent in extraData
 }
 
 // Debit pushes a debit outcome (POST {url}/{apiKey}/debit).
@@ -132,7 +133,7 @@ func (c *Connector) push(ctx context.Context, op string, p Push) error {
 		body.CreatedAt = p.Time.UTC().Format(time.RFC3339)
 	}
 	extra := map[string]string{"merchantId": p.MerchantID, "terminalId": p.TerminalID, "rrn": p.RRN,
-		"stan": p.STAN, "walletId": p.WalletID}
+		"stan": p.STAN, "walletId": p.WalletID, "lienReference": p.LienReference}
 	for k, v := range extra {
 		if v == "" {
 			delete(extra, k)

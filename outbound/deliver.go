@@ -10,9 +10,9 @@ import (
 )
 
 // Route returns the ledger's outbox route for the partners that are configured (CONTRACT 5): the connector
-// receives every debit decision (approved and declined) and every reversal event (the ledger emits reversal events
-// only when money moved); the virtual account receives approved movements of wallets that carry a
-// virtualAccountId. BestCash receives nothing through the outbox: top-ups and cash-outs call it directly.
+// receives every debit and lien debit decision (approved and declined) and every reversal event (the ledger emits
+// reversal and lien debit events only when money moved or a lien debit was declined, never for a place-lien or a
+// release); the virtual account receives approved movements of wallets that carry a virtualAccountId. BestCash receives nothing through the outbox: top-ups and cash-outs call it directly.
 func Route(connector, virtualAccount bool) ledger.Route {
 	return func(e ledger.Event) []string {
 		var out []string
@@ -40,9 +40,9 @@ type ConnectorAPI interface {
 	Refund(ctx context.Context, p Push) error
 }
 
-// ConnectorDeliverer turns outbox events into connector pushes: a debit decision into /debit (approved: success;
-// declined: failed with our response code), a full reversal into /void, a partial one into /refund, both naming
-// the debit in referenceTransactionId.
+// ConnectorDeliverer turns outbox events into connector pushes: a debit or lien debit decision into /debit
+// (approved: success; declined: failed with our response code), a full reversal into /void, a partial one into
+// /refund, both naming the debit in referenceTransactionId.
 type ConnectorDeliverer struct{ Client ConnectorAPI }
 
 // reversalSuffix distinguishes a reversal's transactionId when the switch reused the debit's reference for it: the
@@ -59,7 +59,13 @@ func (d ConnectorDeliverer) Deliver(ctx context.Context, e ledger.OutboxEvent) e
 			strings.TrimSpace(det.CardAcceptorNameLocation), det.RRN, det.STAN
 	}
 	switch e.Kind {
-	case ledger.KindDebit:
+	case ledger.KindDebit, ledger.KindLienDebit:
+		// A lien debit is the capture of the card transaction its place-lien authorised: a final card debit under
+		// its own reference, which is what a later void or refund of it would name. The place-lien's reference
+		// travels beside it for reconciliation.
+		if e.Kind == ledger.KindLienDebit {
+			p.LienReference = e.Original
+		}
 		if !p.Approved {
 			p.ResponseCode = string(respcodes.FromOutcome(ledger.Outcome{Decline: e.Decline}))
 			p.Message = e.Decline.Error()
@@ -85,8 +91,8 @@ type VirtualAccountAPI interface {
 	Credit(ctx context.Context, m Mirror) error
 }
 
-// VirtualAccountDeliverer mirrors outbox events on the wallet's virtual account: an approved debit as /debit/uni,
-// a reversal as /credit/uni. The amount mirrored is what moved on the wallet: principal plus fee.
+// VirtualAccountDeliverer mirrors outbox events on the wallet's virtual account: an approved debit or lien debit
+// as /debit/uni, a reversal as /credit/uni. The amount mirrored is what moved on the wallet: principal plus fee.
 type VirtualAccountDeliverer struct{ Client VirtualAccountAPI }
 
 // Deliver implements Deliverer.
@@ -100,7 +106,7 @@ func (d VirtualAccountDeliverer) Deliver(ctx context.Context, e ledger.OutboxEve
 		m.Terminal, m.RRN = det.TerminalID, det.RRN
 	}
 	switch e.Kind {
-	case ledger.KindDebit:
+	case ledger.KindDebit, ledger.KindLienDebit:
 		return d.Client.Debit(ctx, m)
 	case ledger.KindReversal:
 		return d.Client.Credit(ctx, m)
