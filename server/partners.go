@@ -289,10 +289,17 @@ func (s *Server) cancelTopup(c echo.Context) error {
 	if err := s.needMovements(); err != nil {
 		return err
 	}
-	if c.Request().ContentLength != 0 { // a body is optional; when there is one it must be {}
-		var in struct{}
+	// A body is optional. CONTRACT 2 gives confirm and cancel the same body, {"code"}; BestCash's cancel-debit is
+	// named by our reference alone, so the code is checked like confirm's and not sent.
+	if c.Request().ContentLength != 0 {
+		var in struct {
+			Code string `json:"code"`
+		}
 		if err := bind(c, &in); err != nil {
 			return err
+		}
+		if len(in.Code) > 32 {
+			return apiErr(http.StatusBadRequest, "invalid_request", "code: the customer's confirmation code, at most 32 characters")
 		}
 	}
 	t, err := s.movements.CancelTopup(c.Request().Context(), c.Param("ref"))
