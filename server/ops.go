@@ -336,6 +336,11 @@ type transactionView struct {
 	CreatedAt                    time.Time       `json:"createdAt"`
 	Details                      *ledger.Details `json:"details,omitempty"`
 	Lien                         *lienView       `json:"lien,omitempty"` // place-lien: expiry, completion or release
+
+	// Wallet and Code repeat WalletID and ResponseCode under the short names CONTRACT 2 uses for this look-up
+	// ("kind, wallet, amount, fee, code, state, ..."), so a client written from either spelling works.
+	Wallet string         `json:"wallet,omitempty"`
+	Code   respcodes.Code `json:"code,omitempty"`
 }
 
 func (s *Server) transaction(c echo.Context) error {
@@ -351,6 +356,7 @@ func (s *Server) transaction(c echo.Context) error {
 	if t.State != ledger.StateTombstone {
 		v.ResponseCode = respcodes.FromOutcome(ledger.Outcome{Decline: t.Decline})
 	}
+	v.Wallet, v.Code = v.WalletID, v.ResponseCode
 	if v.Reversals == nil {
 		v.Reversals = []string{}
 	}
