@@ -53,7 +53,8 @@ func (s *Server) partnerRoutes(a *echo.Group) {
 type outboxView struct {
 	ID                           uint64         `json:"id"`
 	Partner                      string         `json:"partner"`
-	Kind                         string         `json:"kind"` // debit or reversal
+	DeliveryID                   string         `json:"deliveryId,omitempty"` // the id the partner knows the event by
+	Kind                         string         `json:"kind"`                 // debit or reversal
 	FullReversal                 bool           `json:"fullReversal,omitempty"`
 	WalletID                     string         `json:"walletId"`
 	TransactionReference         string         `json:"transactionReference"`
@@ -72,7 +73,7 @@ type outboxView struct {
 }
 
 func viewOutbox(e ledger.OutboxEvent) outboxView {
-	v := outboxView{ID: e.ID, Partner: e.Partner, Kind: e.Kind, FullReversal: e.Full, WalletID: e.WalletID,
+	v := outboxView{ID: e.ID, Partner: e.Partner, DeliveryID: e.DeliveryID, Kind: e.Kind, FullReversal: e.Full, WalletID: e.WalletID,
 		TransactionReference: e.Reference, OriginalTransactionReference: e.Original, CurrencyCode: e.Currency,
 		Amount: e.Amount, Fee: e.Fee, ResponseCode: respcodes.FromOutcome(ledger.Outcome{Decline: e.Decline}),
 		VirtualAccountID: e.VirtualAccountID, State: e.State, Attempts: e.Attempts, LastError: e.LastError,
