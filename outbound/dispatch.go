@@ -266,7 +266,8 @@ func (d *Dispatcher) attempt(ctx context.Context, deliverer Deliverer, ev ledger
 	}
 	d.cfg.Metrics.ObserveDelivery(ev.Partner, outcome)
 	fields := []zap.Field{zap.Uint64("id", ev.ID), zap.String("partner", ev.Partner), zap.String("kind", ev.Kind),
-		zap.String("transactionReference", ev.Reference), zap.String("walletId", ev.WalletID), zap.Int("attempt", n)}
+		zap.String("transactionReference", ev.Reference), zap.String("deliveryId", ev.DeliveryID),
+		zap.String("walletId", ev.WalletID), zap.Int("attempt", n)}
 	switch {
 	case a.Delivered:
 		d.log.Info("outbox: delivered", fields...)
