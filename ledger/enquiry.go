@@ -27,10 +27,10 @@ const MaxPendingEnquiries = 4096
 // The enquiry is decided in a read-only transaction and its answer never waits for a commit: an enquiry moves
 // nothing, so it never waits behind a batch of debits. Its answer is nonetheless remembered under its requestId
 // like any switch message (fingerprint and the exact bytes): the record is handed to the writer without waiting,
-// and until it is durable the ledger keeps it in memory, where Enquire, Replay's callers (through Enquire) and
-// the writer's own requestId check (Debit, Reverse, PlaceLien, DebitLien) all find it. So a repeat of the same
-// requestId gets the byte-identical answer (Replayed), another message under it ErrRequestConflict, even while the
-// writer is stuck. Rules:
+// and until it is durable the ledger keeps it in memory, where Enquire and the writer's own requestId check (Debit,
+// Reverse, PlaceLien, DebitLien) find it; Replay reads only the file and answers ErrNotRecorded meanwhile. So a
+// repeat of the same requestId gets the byte-identical answer (Replayed), another message under it
+// ErrRequestConflict, even while the writer is stuck. Rules:
 //
 //   - A requestId already recorded (durable or not) or pending is answered from that record: the stored bytes when
 //     the fingerprint matches, else ErrRequestConflict; nothing new is remembered.
