@@ -100,10 +100,21 @@ func (l *Ledger) rememberEnquiry(ctx context.Context, env Envelope, out Outcome,
 		return Answer{}, fmt.Errorf("%w: enquiry not remembered: %v", ErrStorage, err)
 	}
 	p := &pendingEnquiry{fingerprint: env.Fingerprint, decline: declineName(out.Decline), response: bytes.Clone(resp)}
-	existing, added := l.enquiries.add(env.RequestID, p)
+	existing, stored, added, err := l.enquiries.add(env.RequestID, p, func() (prev *requestRecord, err error) {
+		err = l.view(func(r *rtx) error { prev, err = r.request(env.RequestID); return err })
+		return prev, err
+	})
 	switch {
+	case errors.Is(err, ErrClosed):
+		return Answer{}, ErrClosed
+	case err != nil:
+		return Answer{}, fmt.Errorf("%w: enquiry: %v", ErrStorage, err)
 	case existing != nil:
 		return existing.answer(env.Fingerprint)
+	case stored != nil:
+		// Recorded since the enquiry read the file: an enquiry with this requestId was answered and became durable
+		// meanwhile, or another message committed it.
+		return storedAnswer(stored.fingerprint, stored.decline, stored.response, env.Fingerprint)
 	case !added:
 		return l.rememberEnquiryNow(ctx, env, p, out)
 	}
@@ -239,27 +250,34 @@ func (s *pendingEnquiries) get(requestID string) *pendingEnquiry {
 	return s.m[requestID]
 }
 
-// add makes p the pending record of requestID. It returns the record already pending under requestID instead, or
-// added=false when the map is full.
-func (s *pendingEnquiries) add(requestID string, p *pendingEnquiry) (existing *pendingEnquiry, added bool) {
+// add makes p the pending record of requestID, unless the requestId is taken: it returns the record pending under
+// it (existing), or the record recorded reads from the file (stored); added=false also when the map is full.
+//
+// recorded runs under the map's lock: a record leaves the map only once it is durable, so a requestId an enquiry
+// answered is always found, in the map or in the file. Reading the file before taking the lock would leave a gap
+// in which the record of an enquiry answered meanwhile has just moved from the one to the other.
+func (s *pendingEnquiries) add(requestID string, p *pendingEnquiry, recorded func() (*requestRecord, error)) (existing *pendingEnquiry, stored *requestRecord, added bool, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if e := s.m[requestID]; e != nil {
-		return e, false
+		return e, nil, false, nil
+	}
+	if stored, err = recorded(); stored != nil || err != nil {
+		return nil, stored, false, err
 	}
 	limit := s.limit
 	if limit <= 0 {
 		limit = MaxPendingEnquiries
 	}
 	if len(s.m) >= limit {
-		return nil, false
+		return nil, nil, false, nil
 	}
 	if s.m == nil {
 		s.m = make(map[string]*pendingEnquiry)
 	}
 	s.m[requestID] = p
 	s.n.Store(int64(len(s.m)))
-	return nil, true
+	return nil, nil, true, nil
 }
 
 // remove forgets requestID's pending record if it is still p.

@@ -203,7 +203,7 @@ func TestEnquirePendingSeenByTheWriter(t *testing.T) {
 	mustCredit(t, l, "w1", 1_000)
 	q := ereq("e1", "w1", "")
 	p := &pendingEnquiry{fingerprint: q.Fingerprint, response: []byte("e1:approved")}
-	if _, added := l.enquiries.add("e1", p); !added {
+	if _, _, added, err := l.enquiries.add("e1", p, func() (*requestRecord, error) { return nil, nil }); !added || err != nil {
 		t.Fatal("not added")
 	}
 
@@ -432,4 +432,43 @@ func TestEnquireWhenWritesAreRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkAnswer(t, a, "e1", nil, true)
+}
+
+// A failed commit of an enquiry's record forgets the enquiry (as a crash would): nothing stays pending, and a
+// repeat is decided afresh.
+func TestEnquireRecordCommitFails(t *testing.T) {
+	var fail atomic.Bool
+	l := openTest(t, withOptions(Options{BeforeCommit: func() error {
+		if fail.CompareAndSwap(true, false) {
+			return errors.New("disk full")
+		}
+		return nil
+	}}))
+	mustWallet(t, l, "w1", "566", 0)
+	mustCredit(t, l, "w1", 1_000)
+	before := readBooks(t, l)
+
+	fail.Store(true)
+	q := ereq("e1", "w1", "")
+	a, err := l.Enquire(bg, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkAnswer(t, a, "e1", nil, false)
+	l.settle()
+	if _, err := l.Replay(bg, "e1", q.Fingerprint); !errors.Is(err, ErrNotRecorded) {
+		t.Errorf("Replay after the failed commit: %v, want ErrNotRecorded", err)
+	}
+	if after := readBooks(t, l); after.Requests != before.Requests {
+		t.Errorf("requests %d -> %d", before.Requests, after.Requests)
+	}
+	again, err := l.Enquire(bg, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkAnswer(t, again, "e1", nil, false)
+	l.settle()
+	if r, err := l.Replay(bg, "e1", q.Fingerprint); err != nil || !r.Replayed {
+		t.Errorf("the repeat was not remembered: %v", err)
+	}
 }
