@@ -472,3 +472,19 @@ func TestEnquireRecordCommitFails(t *testing.T) {
 		t.Errorf("the repeat was not remembered: %v", err)
 	}
 }
+
+// BenchmarkEnquire measures fresh enquiries, each remembered: an answer does not wait for a commit unless
+// MaxPendingEnquiries records are already waiting for one (then it does, as a debit would).
+func BenchmarkEnquire(b *testing.B) {
+	l := benchLedger(b, Options{})
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		i++
+		if _, err := l.Enquire(bg, ereq(fmt.Sprintf("e%d", i), "w1", "")); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportOps(b, int64(i))
+	l.settle()
+}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -333,5 +334,40 @@ func TestEnquiryAndLienVectors(t *testing.T) {
 				t.Errorf("balance %d, want 400", got)
 			}
 		})
+	}
+}
+
+// The switch re-sending an enquiry while the first is in flight gets one answer, byte for byte, every time.
+func TestEnquiryConcurrentRepeats(t *testing.T) {
+	const w = "1234567894"
+	h := newHarness(t)
+	h.fund(w, "566", 1000)
+	body := enquiryFields("e1", "q1", w).signed(h.keys, mac.Enquiry)
+	const n = 8
+	bodies := make([][]byte, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rec := h.post("/enquiry", body)
+			if rec.Code == http.StatusOK {
+				bodies[i] = rec.Body.Bytes()
+			}
+		}()
+	}
+	// A debit racing them under its own requestId changes the balance, never their answers.
+	if a := h.send("/debit", debitFields("d1", "t1", w, 100), mac.Debit); a.ResponseCode != "00" {
+		t.Errorf("debit: %+v", a)
+	}
+	wg.Wait()
+	_, last := h.enquire(enquiryFields("e1", "q1", w))
+	for i, b := range bodies {
+		if !bytes.Equal(b, last) {
+			t.Errorf("answer %d: %s, want %s", i, b, last)
+		}
+	}
+	if got := metValue(t, h.metrics.Replays.WithLabelValues(string(RouteEnquiry))); got != n {
+		t.Errorf("enquiry replays %v, want %d", got, n)
 	}
 }
