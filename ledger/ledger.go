@@ -99,6 +99,8 @@ type Ledger struct {
 	sweeper     lienSweeper   // releases expired liens (lien.go)
 	outboxDirty bool          // the current batch wrote outbox records; owned by the writer goroutine
 	outboxWake  chan struct{} // signalled after a commit that wrote outbox records (see OutboxWake)
+
+	enquiries pendingEnquiries // enquiry answers whose request records are not yet durable (enquiry.go)
 }
 
 // Open opens (or creates) the ledger file at path and starts its writer. It refuses a file that is not a bbolt
