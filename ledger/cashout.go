@@ -131,6 +131,9 @@ func (l *Ledger) HoldCashout(ctx context.Context, n NewCashout) (Cashout, error)
 			}
 			return prev.snapshot(n.Reference), nil
 		}
+		if w.tx.Bucket(bucketTopups).Get([]byte(n.Reference)) != nil { // one partnerReference at BestCash
+			return Cashout{}, business(ErrCashoutConflict)
+		}
 		wal, err := w.wallet(n.WalletID)
 		switch {
 		case err != nil:

@@ -23,7 +23,10 @@
 // (Options.LienTTL): then the ledger's sweeper releases it through the writer. Placing and releasing are journaled
 // as memo entries without postings; completing is a balanced entry like a debit.
 //
-// Enquire reads a wallet in a read-only transaction and never enters the writer; it stores nothing.
+// Enquire reads a wallet in a read-only transaction and never waits for the writer. Its answer is remembered under
+// its requestId like any switch message's, by a write handed to the writer without waiting; until that write is
+// durable the record is kept in memory, where repeats and the writer's requestId check find it. A crash before that
+// commit forgets the enquiry (it moved nothing).
 //
 // Failures: when a write fails before the commit point, nothing is applied and every operation of the batch gets
 // ErrStorage. When bbolt reports a failed commit whose meta page may already be written, the outcome is unknown:

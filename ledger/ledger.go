@@ -100,6 +100,8 @@ type Ledger struct {
 	outboxDirty bool          // the current batch wrote outbox records; owned by the writer goroutine
 	outboxWake  chan struct{} // signalled after a commit that wrote outbox records (see OutboxWake)
 
+	enquiries pendingEnquiries // enquiry answers whose request records are not yet durable (enquiry.go)
+
 	// writeFailing is set when a commit failed with nothing committed (ErrStorage) and cleared by the next commit
 	// that succeeds; while it is set, Ready probes with a write of its own.
 	writeFailing atomic.Bool

@@ -80,6 +80,10 @@ type Route func(e Event) []string
 type OutboxEvent struct {
 	ID      uint64 // increasing in commit order
 	Partner string
+	// DeliveryID is the id the partner knows the event by (connector transactionId, virtual-account
+	// transactionReference): chosen at enqueue, unique per partner, the Reference whenever that was free (see
+	// MaxDeliveryID). Empty only for records written before delivery ids were stored.
+	DeliveryID string
 	Event
 	State       string    // OutboxPending, OutboxDelivered, OutboxDead
 	Attempts    int       // delivery attempts made (reset by RetryOutbox)
@@ -92,6 +96,7 @@ type OutboxEvent struct {
 // outboxRecord is the stored form of an OutboxEvent.
 type outboxRecord struct {
 	Partner          string   `json:"partner"`
+	DeliveryID       string   `json:"deliveryId,omitempty"`
 	Kind             string   `json:"kind"`
 	WalletID         string   `json:"walletId"`
 	Reference        string   `json:"reference"`
@@ -115,7 +120,7 @@ type outboxRecord struct {
 
 func (r *outboxRecord) event(id uint64) OutboxEvent {
 	return OutboxEvent{
-		ID: id, Partner: r.Partner,
+		ID: id, Partner: r.Partner, DeliveryID: r.DeliveryID,
 		Event: Event{Kind: r.Kind, WalletID: r.WalletID, Reference: r.Reference, Original: r.Original,
 			Currency: r.Currency, Amount: r.Amount, Fee: r.Fee, Decline: declineByName(r.Decline), Full: r.Full,
 			VirtualAccountID: r.VirtualAccountID, Details: r.Details, Time: time.Unix(0, r.EventTime).UTC()},
@@ -255,8 +260,12 @@ func (w *wtx) putOutbox(ns byte, partner string, ev Event) error {
 	if err != nil {
 		return err
 	}
+	deliveryID, err := w.assignDeliveryID(partner, ev.Kind, ev.Reference, id)
+	if err != nil {
+		return err
+	}
 	now := w.now.UnixNano()
-	rec := outboxRecord{Partner: partner, Kind: ev.Kind, WalletID: ev.WalletID, Reference: ev.Reference,
+	rec := outboxRecord{Partner: partner, DeliveryID: deliveryID, Kind: ev.Kind, WalletID: ev.WalletID, Reference: ev.Reference,
 		Original: ev.Original, Currency: ev.Currency, Amount: ev.Amount, Fee: ev.Fee, Decline: declineName(ev.Decline),
 		Full: ev.Full, VirtualAccountID: ev.VirtualAccountID, Details: ev.Details, EventTime: ev.Time.UnixNano(),
 		Batch: w.batch, State: OutboxPending, NextAttempt: now, CreatedAt: now, UpdatedAt: now}
@@ -546,3 +555,21 @@ var (
 	// ErrOutboxDelivered is returned by RetryOutbox for an event the partner already acknowledged.
 	ErrOutboxDelivered = errors.New("outbox event already delivered")
 )
+
+// OutboxDeadCounts returns the number of dead-lettered events per partner (partners without any are absent).
+func (l *Ledger) OutboxDeadCounts(ctx context.Context) (map[string]int, error) {
+	dead := map[string]int{}
+	err := l.view(func(r *rtx) error {
+		c := r.tx.Bucket(bucketOutboxQueue).Cursor()
+		prefix := []byte{queueDead}
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			partner, _, _ := strings.Cut(string(v), "\x00")
+			dead[partner]++
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return dead, nil
+}

@@ -130,7 +130,7 @@ func (w *wtx) replayed(env Envelope) (Answer, bool, error) {
 	case err != nil:
 		return Answer{}, true, err
 	case rec == nil:
-		return Answer{}, false, nil
+		return w.replayedPending(env) // an enquiry's record may still be on its way (enquiry.go)
 	case rec.fingerprint != env.Fingerprint:
 		return Answer{}, true, business(ErrRequestConflict)
 	}

@@ -36,13 +36,15 @@ var (
 	// ErrTopupNotFound is returned when a top-up reference is unknown.
 	ErrTopupNotFound = errors.New("top-up not found")
 
-	// ErrTopupConflict is returned when a top-up reference is reused with another wallet, amount or phone.
+	// ErrTopupConflict is returned when a top-up reference is reused with another wallet, amount or phone, or is
+	// already a cash-out's (both are BestCash's partnerReference, and BestCash answers the operation it has).
 	ErrTopupConflict = errors.New("top-up reference reused with a different body")
 
 	// ErrCashoutNotFound is returned when a cash-out reference is unknown.
 	ErrCashoutNotFound = errors.New("cash-out not found")
 
-	// ErrCashoutConflict is returned when a cash-out reference is reused with another wallet, amount, phone or name.
+	// ErrCashoutConflict is returned when a cash-out reference is reused with another wallet, amount, phone or name,
+	// or is already a top-up's (both are BestCash's partnerReference).
 	ErrCashoutConflict = errors.New("cash-out reference reused with a different body")
 )
 
@@ -132,6 +134,9 @@ func (l *Ledger) StartTopup(ctx context.Context, n NewTopup) (Topup, error) {
 				return Topup{}, business(ErrTopupConflict)
 			}
 			return prev.snapshot(n.Reference), nil
+		}
+		if w.tx.Bucket(bucketCashouts).Get([]byte(n.Reference)) != nil { // one partnerReference at BestCash
+			return Topup{}, business(ErrTopupConflict)
 		}
 		wal, err := w.wallet(n.WalletID)
 		switch {

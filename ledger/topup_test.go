@@ -170,3 +170,35 @@ func TestCashout(t *testing.T) {
 		t.Errorf("SettleCashout(nope) = %v", err)
 	}
 }
+
+// TestMovementReferencesAreOneNamespace: top-ups and cash-outs are both named at BestCash by their reference, so a
+// reference taken by one is refused to the other, and the refusal holds nothing and records nothing.
+func TestMovementReferencesAreOneNamespace(t *testing.T) {
+	l := openTest(t)
+	mustWallet(t, l, "w1", "566", 0)
+	mustCredit(t, l, "w1", 10_000)
+	if _, err := l.StartTopup(bg, NewTopup{Reference: "T1", WalletID: "w1", Amount: 500, Phone: "+2250700000001"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.HoldCashout(bg, NewCashout{Reference: "C1", WalletID: "w1", Amount: 1_000, Phone: "+2250700000001"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.HoldCashout(bg, NewCashout{Reference: "T1", WalletID: "w1", Amount: 2_000, Phone: "+2250700000001"}); !errors.Is(err, ErrCashoutConflict) {
+		t.Errorf("HoldCashout under a top-up's reference = %v, want ErrCashoutConflict", err)
+	}
+	if _, err := l.StartTopup(bg, NewTopup{Reference: "C1", WalletID: "w1", Amount: 700, Phone: "+2250700000001"}); !errors.Is(err, ErrTopupConflict) {
+		t.Errorf("StartTopup under a cash-out's reference = %v, want ErrTopupConflict", err)
+	}
+	if w, _ := l.Wallet(bg, "w1"); w.Held != 1_000 {
+		t.Errorf("held %d, want 1000: the refused cash-out held its amount", w.Held)
+	}
+	if tp, err := l.Topup(bg, "T1"); err != nil || tp.Amount != 500 {
+		t.Errorf("Topup(T1) = %+v, %v", tp, err)
+	}
+	if _, err := l.Topup(bg, "C1"); !errors.Is(err, ErrTopupNotFound) {
+		t.Errorf("Topup(C1) = %v, want ErrTopupNotFound", err)
+	}
+	if c, err := l.Cashout(bg, "C1"); err != nil || c.Amount != 1_000 {
+		t.Errorf("Cashout(C1) = %+v, %v", c, err)
+	}
+}

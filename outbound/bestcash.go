@@ -191,7 +191,8 @@ func (c *BestCash) Status(ctx context.Context, partnerReference string) (Operati
 }
 
 // operation sends one operation request and reads the operation BestCash answers with. A 200 whose operation
-// has failed is not an error (the operation is known: Status is OperationFailed) but is recorded as declined.
+// has failed is not an error (the operation is known: Status is OperationFailed) but is recorded as declined,
+// except for a cancel, whose success is a failed (cancelled) debit: it is declined when the debit succeeded.
 func (c *BestCash) operation(ctx context.Context, op, method, u string, body any, ref string, notFound error) (Operation, error) {
 	if ref == "" {
 		return Operation{}, c.ep.required(op, "partnerReference")
@@ -213,6 +214,14 @@ func (c *BestCash) operation(ctx context.Context, op, method, u string, body any
 		res.Message = c.ep.mask(clean(res.Message, 300))
 		if res.PartnerReference == "" {
 			res.PartnerReference = ref
+		}
+		if op == opCancel {
+			// A cancel asks for the debit to end without moving money: a cancelled (failed) debit is its success,
+			// a debit that succeeded meanwhile is its refusal.
+			if res.Status == OperationSuccess {
+				return OutcomeDeclined, nil
+			}
+			return OutcomeOK, nil
 		}
 		if res.Status == OperationFailed {
 			return OutcomeDeclined, nil

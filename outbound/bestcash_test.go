@@ -110,6 +110,17 @@ func TestBestCashRequests(t *testing.T) {
 			method: "POST", path: "/external/operations/cancel-debit",
 			body:    `{"partnerReference":"top-1"}`,
 			want:    Operation{PartnerReference: "top-1", Status: OperationFailed, RawStatus: "CANCELLED"},
+			outcome: OutcomeOK, metricOp: "cancel_debit", // the cancel did what it was asked
+		},
+		{
+			name:   "cancel debit too late: the customer confirmed it",
+			answer: `{"partnerReference":"top-1","status":"SUCCESS"}`,
+			call: func(ctx context.Context, c *BestCash) (any, error) {
+				return c.CancelDebit(ctx, "top-1")
+			},
+			method: "POST", path: "/external/operations/cancel-debit",
+			body:    `{"partnerReference":"top-1"}`,
+			want:    Operation{PartnerReference: "top-1", Status: OperationSuccess, RawStatus: "SUCCESS"},
 			outcome: OutcomeDeclined, metricOp: "cancel_debit",
 		},
 		{

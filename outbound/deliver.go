@@ -45,14 +45,24 @@ type ConnectorAPI interface {
 // /refund, both naming the debit in referenceTransactionId.
 type ConnectorDeliverer struct{ Client ConnectorAPI }
 
-// reversalSuffix distinguishes a reversal's transactionId when the switch reused the debit's reference for it: the
-// connector needs its own id for the void or refund (else it would answer DUPLICATE_ID), and the same event must
-// always get the same id.
+// reversalSuffix distinguished a reversal's transactionId, before the ledger stored delivery ids, when the switch
+// reused the debit's reference for it. Only events enqueued before then (DeliveryID empty) still use it; the
+// ledger reserves those ids so that no newer event is given one of them.
 const reversalSuffix = "-rev"
+
+// deliveryID is the id a partner knows e by: the one the ledger chose at enqueue, unique per partner (our
+// transactionReference whenever it was free). Events enqueued before delivery ids were stored fall back to the
+// reference.
+func deliveryID(e ledger.OutboxEvent) string {
+	if e.DeliveryID != "" {
+		return e.DeliveryID
+	}
+	return e.Reference
+}
 
 // Deliver implements Deliverer.
 func (d ConnectorDeliverer) Deliver(ctx context.Context, e ledger.OutboxEvent) error {
-	p := Push{TransactionID: e.Reference, Currency: e.Currency, Amount: e.Amount, Approved: e.Approved(),
+	p := Push{TransactionID: deliveryID(e), Currency: e.Currency, Amount: e.Amount, Approved: e.Approved(),
 		WalletID: e.WalletID, Time: e.Time}
 	if det := e.Details; det != nil {
 		p.MerchantID, p.TerminalID, p.CardAcceptor, p.RRN, p.STAN = det.MerchantID, det.TerminalID,
@@ -73,7 +83,7 @@ func (d ConnectorDeliverer) Deliver(ctx context.Context, e ledger.OutboxEvent) e
 		return d.Client.Debit(ctx, p)
 	case ledger.KindReversal:
 		p.ReferenceTransactionID = e.Original
-		if p.TransactionID == p.ReferenceTransactionID {
+		if e.DeliveryID == "" && p.TransactionID == p.ReferenceTransactionID {
 			p.TransactionID += reversalSuffix
 		}
 		if e.Full {
@@ -100,7 +110,7 @@ func (d VirtualAccountDeliverer) Deliver(ctx context.Context, e ledger.OutboxEve
 	if e.VirtualAccountID == "" || !e.Approved() {
 		return permanentf("virtual account: event %d has nothing to mirror", e.ID)
 	}
-	m := Mirror{AccountID: e.VirtualAccountID, Reference: e.Reference, Currency: e.Currency, Amount: e.Amount + e.Fee}
+	m := Mirror{AccountID: e.VirtualAccountID, Reference: deliveryID(e), Currency: e.Currency, Amount: e.Amount + e.Fee}
 	if det := e.Details; det != nil {
 		m.Merchant = strings.TrimSpace(strings.TrimSpace(det.MerchantID) + " " + strings.TrimSpace(det.CardAcceptorNameLocation))
 		m.Terminal, m.RRN = det.TerminalID, det.RRN

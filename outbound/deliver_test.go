@@ -37,7 +37,7 @@ func TestDeliveriesThroughTheSimulator(t *testing.T) {
 	debit(t, l, "w1", "D1", 1_000)       // approved: connector + va
 	debit(t, l, "w2", "D2", 5_000)       // declined 51: connector only
 	reverse(t, l, "w1", "R1", "D1", 250) // partial: refund + va credit
-	reverse(t, l, "w1", "D1", "D1", 0)   // full, reusing the debit's reference: void + va credit
+	reverse(t, l, "w1", "D1", "D1", 0)   // full, reusing the debit's reference: void + va credit, under an id of its own
 	eventually(t, "all delivered", func() bool {
 		return len(outboxState(t, l, ledger.OutboxPending)) == 0
 	})
@@ -68,10 +68,10 @@ func TestDeliveriesThroughTheSimulator(t *testing.T) {
 		got[p.TransactionID] = s
 	}
 	want := map[string]string{
-		"D1":     "/****/debit  10.00 NGN success",
-		"D2":     "/****/debit  50.00 NGN failed 51",
-		"R1":     "/****/refund D1 2.50 NGN success",
-		"D1-rev": "/****/void D1 7.50 NGN success",
+		"D1":          "/****/debit  10.00 NGN success",
+		"D2":          "/****/debit  50.00 NGN failed 51",
+		"R1":          "/****/refund D1 2.50 NGN success",
+		"D1~reversal": "/****/void D1 7.50 NGN success",
 	}
 	if len(got) != len(want) {
 		t.Errorf("connector got %d pushes, want %d: %v", len(got), len(want), got)
@@ -94,7 +94,7 @@ func TestDeliveriesThroughTheSimulator(t *testing.T) {
 		mirrors = append(mirrors, r.Path+" "+m["accountID"].(string)+" "+m["transactionReference"].(string)+" "+
 			string(mustJSON(t, m["amount"])))
 	}
-	wantMirrors := []string{"/debit/uni VA-0001 D1 10", "/credit/uni VA-0001 R1 2.5", "/credit/uni VA-0001 D1 7.5"}
+	wantMirrors := []string{"/debit/uni VA-0001 D1 10", "/credit/uni VA-0001 R1 2.5", "/credit/uni VA-0001 D1~reversal 7.5"}
 	if !slices.Equal(mirrors, wantMirrors) {
 		t.Errorf("virtual account mirrors\n\t%v\nwant\t%v", mirrors, wantMirrors)
 	}

@@ -23,6 +23,16 @@ type OutboxStore interface {
 	OutboxWake() <-chan struct{}
 }
 
+// DeadCounter is implemented by stores that can count dead-lettered events per partner (*ledger.Ledger does). A
+// dispatcher whose store implements it keeps walletgate_outbox_dead true: it recounts on every scan, which follows
+// its start, every finished attempt (a dead-lettering included) and every commit that re-queued an event (a manual
+// retry).
+type DeadCounter interface {
+	OutboxDeadCounts(ctx context.Context) (map[string]int, error)
+}
+
+var _ DeadCounter = (*ledger.Ledger)(nil)
+
 // DeliveryDead is the outcome label of walletgate_outbox_deliveries_total for an attempt that dead-lettered its
 // event (a permanent refusal, or the last allowed attempt failed). Every other attempt is counted with Outcome of
 // its error: "ok" when delivered (DUPLICATE_ID included), "error", "timeout", "auth", ... when it will be retried.
@@ -59,9 +69,10 @@ type DispatcherConfig struct {
 // and writes every outcome back through the ledger, so a restart resumes exactly where it stopped: an attempt cut
 // short by a crash is simply made again, and partners recognise the repeat by our reference.
 type Dispatcher struct {
-	cfg  DispatcherConfig
-	log  *zap.Logger
-	kick chan struct{}
+	cfg      DispatcherConfig
+	log      *zap.Logger
+	kick     chan struct{}
+	deadSeen map[string]bool // partners that had dead events, so that their gauge returns to 0 (Run's goroutine only)
 }
 
 // NewDispatcher returns a dispatcher; Run starts it.
@@ -103,7 +114,7 @@ func NewDispatcher(cfg DispatcherConfig) *Dispatcher {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	return &Dispatcher{cfg: cfg, log: log, kick: make(chan struct{}, 1)}
+	return &Dispatcher{cfg: cfg, log: log, kick: make(chan struct{}, 1), deadSeen: map[string]bool{}}
 }
 
 // Backoff is the delay after the attempts-th failed attempt (1 for the first): BaseBackoff doubled per earlier
@@ -163,6 +174,7 @@ func (d *Dispatcher) Run(ctx context.Context) {
 			next = min(next, d.cfg.BaseBackoff)
 		}
 		d.setPending(pending)
+		d.setDead(ctx)
 		now := d.cfg.Now()
 		sort.Slice(heads, func(i, j int) bool { return heads[i].ID < heads[j].ID })
 		for _, h := range heads {
@@ -254,7 +266,8 @@ func (d *Dispatcher) attempt(ctx context.Context, deliverer Deliverer, ev ledger
 	}
 	d.cfg.Metrics.ObserveDelivery(ev.Partner, outcome)
 	fields := []zap.Field{zap.Uint64("id", ev.ID), zap.String("partner", ev.Partner), zap.String("kind", ev.Kind),
-		zap.String("transactionReference", ev.Reference), zap.String("walletId", ev.WalletID), zap.Int("attempt", n)}
+		zap.String("transactionReference", ev.Reference), zap.String("deliveryId", ev.DeliveryID),
+		zap.String("walletId", ev.WalletID), zap.Int("attempt", n)}
 	switch {
 	case a.Delivered:
 		d.log.Info("outbox: delivered", fields...)
@@ -269,6 +282,32 @@ func (d *Dispatcher) attempt(ctx context.Context, deliverer Deliverer, ev ledger
 func (d *Dispatcher) permanent(err error) bool {
 	var pe permanentError
 	return errors.As(err, &pe) || d.cfg.IsPermanent(err)
+}
+
+// setDead makes walletgate_outbox_dead true for every partner that has dead events, had some, or has a deliverer.
+// A failed count leaves the gauge as it was; the next scan tries again.
+func (d *Dispatcher) setDead(ctx context.Context) {
+	dc, ok := d.cfg.Store.(DeadCounter)
+	if !ok || d.cfg.Metrics == nil {
+		return
+	}
+	dead, err := dc.OutboxDeadCounts(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			d.log.Warn("outbox: cannot count dead letters", zap.Error(err))
+		}
+		return
+	}
+	for partner := range d.cfg.Partners {
+		d.cfg.Metrics.SetDead(partner, dead[partner])
+	}
+	for partner := range d.deadSeen {
+		d.cfg.Metrics.SetDead(partner, dead[partner])
+	}
+	for partner, n := range dead {
+		d.cfg.Metrics.SetDead(partner, n)
+		d.deadSeen[partner] = true
+	}
 }
 
 // setPending makes walletgate_outbox_pending true for every partner that has events or a deliverer.

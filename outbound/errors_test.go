@@ -88,8 +88,10 @@ func TestFailureModes(t *testing.T) {
 				if n := durationTotal(t, reg); n != 1 {
 					t.Errorf("duration observations in total = %d, want 1", n)
 				}
-				if len(f.requests()) != 1 {
-					t.Errorf("partner received %d requests, want 1 (the client never retries by itself)", len(f.requests()))
+				// The client never retries by itself. Against the slow partner its 50 ms timeout may fire before
+				// the request even reached the handler on a loaded machine, so there "at most one" is the claim.
+				if n := len(f.requests()); n > 1 || (n == 0 && mode.outcome != OutcomeTimeout) {
+					t.Errorf("partner received %d requests, want 1 (the client never retries by itself)", n)
 				}
 			})
 		}

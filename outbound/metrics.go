@@ -33,6 +33,7 @@ type Metrics struct {
 	PartnerDuration *prometheus.HistogramVec // walletgate_partner_request_duration_seconds{partner,operation,outcome}
 	OutboxPending   *prometheus.GaugeVec     // walletgate_outbox_pending{partner}
 	Deliveries      *prometheus.CounterVec   // walletgate_outbox_deliveries_total{partner,outcome}
+	OutboxDead      *prometheus.GaugeVec     // walletgate_outbox_dead{partner}
 }
 
 // NewMetrics creates the metrics and registers them on reg.
@@ -51,8 +52,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "walletgate_outbox_deliveries_total",
 			Help: "Outbox delivery attempts, by partner and outcome.",
 		}, []string{"partner", "outcome"}),
+		OutboxDead: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "walletgate_outbox_dead",
+			Help: "Dead-lettered outbox events waiting for a manual retry, by partner.",
+		}, []string{"partner"}),
 	}
-	reg.MustRegister(m.PartnerDuration, m.OutboxPending, m.Deliveries)
+	reg.MustRegister(m.PartnerDuration, m.OutboxPending, m.Deliveries, m.OutboxDead)
 	return m
 }
 
@@ -79,6 +84,14 @@ func (m *Metrics) SetPending(partner string, n int) {
 		return
 	}
 	m.OutboxPending.WithLabelValues(partner).Set(float64(n))
+}
+
+// SetDead sets the number of dead-lettered outbox events of partner. Safe on a nil *Metrics.
+func (m *Metrics) SetDead(partner string, n int) {
+	if m == nil {
+		return
+	}
+	m.OutboxDead.WithLabelValues(partner).Set(float64(n))
 }
 
 // Outcome is the outcome label value for a call that returned err: OutcomeOK for nil, the outcome the client

@@ -13,18 +13,20 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 )
 
-// TestMetrics: the three metrics of CONTRACT section 4, with their labels, on the registry given, lint-clean.
+// TestMetrics: the three metrics of CONTRACT section 4 and the dead-letter gauge, with their labels, on the registry given, lint-clean.
 func TestMetrics(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	m := NewMetrics(reg)
 	m.PartnerDuration.WithLabelValues(PartnerConnector, "debit", OutcomeOK).Observe(0.01)
 	m.OutboxPending.WithLabelValues(PartnerConnector).Set(3)
 	m.Deliveries.WithLabelValues(PartnerVirtualAccount, OutcomeOK).Inc()
+	m.SetDead(PartnerConnector, 2)
 
 	want := map[string][]string{
 		"walletgate_partner_request_duration_seconds": {"operation", "outcome", "partner"},
 		"walletgate_outbox_pending":                   {"partner"},
 		"walletgate_outbox_deliveries_total":          {"outcome", "partner"},
+		"walletgate_outbox_dead":                      {"partner"},
 	}
 	mfs, err := reg.Gather()
 	if err != nil {

@@ -37,6 +37,7 @@ type Simulator struct {
 	customers map[string]Customer
 	ops       map[string]*simOp // BestCash operations by partnerReference
 	connIDs   map[string]string // connector transactionId → operation
+	connTxns  map[string]string // connector transactionId → what it recorded (ConnectorTransactions)
 	failNext  map[string]simFail
 	down      map[string]bool
 	seq       int
@@ -85,6 +86,7 @@ func NewSimulator() *Simulator {
 		customers: map[string]Customer{},
 		ops:       map[string]*simOp{},
 		connIDs:   map[string]string{},
+		connTxns:  map[string]string{},
 		failNext:  map[string]simFail{},
 		down:      map[string]bool{},
 	}
@@ -121,6 +123,18 @@ func (s *Simulator) SetDown(partner string, down bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.down[partner] = down
+}
+
+// ConnectorTransactions returns what the connector recorded, by transactionId: "operation amount currency status"
+// and, for a void or refund, the referenceTransactionId. A push answered DUPLICATE_ID records nothing.
+func (s *Simulator) ConnectorTransactions() map[string]string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]string, len(s.connTxns))
+	for k, v := range s.connTxns {
+		out[k] = v
+	}
+	return out
 }
 
 // Requests returns a copy of every request received so far, oldest first; partner "" means all partners.
@@ -395,6 +409,8 @@ func (s *Simulator) connector(w http.ResponseWriter, r *http.Request, path strin
 		return
 	}
 	s.connIDs[in.TransactionID] = op
+	s.connTxns[in.TransactionID] = strings.TrimSpace(op + " " + in.Amount + " " + in.Currency + " " + in.Status + " " +
+		in.ReferenceTransactionID)
 	s.seq++
 	simJSON(w, http.StatusOK, map[string]any{"success": true, "uuid": fmt.Sprintf("sim%017d", s.seq)})
 }

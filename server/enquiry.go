@@ -9,9 +9,11 @@ import (
 	"github.com/walletgate/walletgate/respcodes"
 )
 
-// enquiryMessage is POST /enquiry (CONTRACT 1.8): read only, answered from a read transaction of the ledger without
-// entering its writer. Nothing is remembered: a repeated enquiry reads the balance as it is then; a requestId that
-// another message already used with another fingerprint is still 94 (the common replay check runs first).
+// enquiryMessage is POST /enquiry (CONTRACT 1.8): decided from a read transaction of the ledger, so its answer never
+// waits for a commit. Idempotency is /debit's: the ledger remembers the signed answer under the requestId (without
+// making the answer wait for that write), a repeat gets the same bytes even after the balance moved, and a
+// requestId reused with another fingerprint, before or after, is 94. Like a debit's, the 14, 57 and 12 (currency)
+// answers are remembered; 30 from validation and 12 for a bad MAC are not.
 var enquiryMessage = message{route: RouteEnquiry, mac: mac.Enquiry,
 	exec: func(s *Server, ctx context.Context, r *Request, env ledger.Envelope) (ledger.Answer, error) {
 		return s.store.Enquire(ctx, ledger.EnquiryRequest{Envelope: env, WalletID: r.WalletID, Currency: r.CurrencyCode})

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/walletgate/walletgate/ledger"
@@ -130,33 +132,157 @@ func TestEnquiryIdempotency(t *testing.T) {
 	const w = "1234567894"
 	h := newHarness(t)
 	h.fund(w, "566", 1000)
+	replays := func() float64 { return metValue(t, h.metrics.Replays.WithLabelValues(string(RouteEnquiry))) }
 
-	t.Run("not remembered: a repeat reads the balance as it is now", func(t *testing.T) {
-		f := enquiryFields("e1", "q1", w)
-		first, _ := h.enquire(f)
-		if _, err := h.ledger.Credit(context.Background(), ledger.Credit{WalletID: w, Amount: 5, Reference: "more"}); err != nil {
-			t.Fatal(err)
+	first := enquiryFields("e1", "q1", w)
+	a, firstBody := h.enquire(first)
+	if a.ResponseCode != "00" || a.Amount != 1000 {
+		t.Fatalf("first enquiry: %s", firstBody)
+	}
+
+	cases := []struct {
+		name string
+		path string
+		f    *fields
+		m    mac.Message
+		code string
+	}{
+		{"another enquiry under the requestId is 94", "/enquiry", enquiryFields("e1", "q-other", w), mac.Enquiry, "94"},
+		{"the same enquiry for another wallet is 94", "/enquiry", enquiryFields("e1", "q1", "other"), mac.Enquiry, "94"},
+		{"a debit reusing the enquiry's requestId is 94", "/debit", debitFields("e1", "t-e1", w, 100), mac.Debit, "94"},
+		{"a place-lien reusing it is 94", "/lien/place", lienPlaceFields("e1", "L-e1", w, 100), mac.LienPlace, "94"},
+		{"a reversal reusing it is 94", "/reversal", reversalFields("e1", "r-e1", "t-e1", w, 0), mac.Reversal, "94"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := h.post(tc.path, tc.f.signed(h.keys, tc.m))
+			if got := h.decode(rec); rec.Code != http.StatusOK || got.ResponseCode != tc.code {
+				t.Errorf("HTTP %d %s, want %s", rec.Code, rec.Body, tc.code)
+			}
+			if bytes.Contains(rec.Body.Bytes(), []byte("ledgerBalance")) {
+				t.Errorf("a conflict revealed the balance: %s", rec.Body)
+			}
+			if got := h.balance(w); got != 1000 {
+				t.Errorf("balance %d, want 1000", got)
+			}
+		})
+	}
+
+	t.Run("a repeat replays the first answer byte for byte, even after a debit", func(t *testing.T) {
+		if d := h.send("/debit", debitFields("d1", "t1", w, 100), mac.Debit); d.ResponseCode != "00" {
+			t.Fatalf("debit: %+v", d)
 		}
-		second, _ := h.enquire(f)
-		if first.Amount != 1000 || second.Amount != 1005 || second.ResponseCode != "00" {
-			t.Errorf("first %+v, second %+v", first, second)
+		before := replays()
+		if _, body := h.enquire(first); !bytes.Equal(body, firstBody) {
+			t.Errorf("repeat: %s, want %s", body, firstBody)
 		}
-		// It never occupies the requestId: a debit may use it afterwards.
-		if a := h.send("/debit", debitFields("e1", "t1", w, 5), mac.Debit); a.ResponseCode != "00" {
-			t.Errorf("debit under an enquiry's requestId: %+v", a)
+		if replays() != before+1 {
+			t.Errorf("replays %v -> %v, want one more", before, replays())
+		}
+		if a, body := h.enquire(enquiryFields("e2", "q2", w)); a.Amount != 900 {
+			t.Errorf("a new enquiry: %s, want amount 900", body)
 		}
 	})
-	t.Run("a requestId another message used is 94", func(t *testing.T) {
-		if a := h.send("/debit", debitFields("r1", "t2", w, 100), mac.Debit); a.ResponseCode != "00" {
-			t.Fatalf("debit: %+v", a)
-		}
-		if a, body := h.enquire(enquiryFields("r1", "q2", w)); a.ResponseCode != "94" || a.LedgerBalance != nil {
+	t.Run("an enquiry reusing a debit's requestId is 94", func(t *testing.T) {
+		if a, body := h.enquire(enquiryFields("d1", "q3", w)); a.ResponseCode != "94" || a.LedgerBalance != nil {
 			t.Errorf("enquiry reusing a debit's requestId: %s", body)
 		}
 		if got := h.balance(w); got != 900 {
 			t.Errorf("balance %d, want 900", got)
 		}
 	})
+	t.Run("a declined enquiry is remembered like a declined debit", func(t *testing.T) {
+		f := enquiryFields("e4", "q4", "later")
+		a, body := h.enquire(f)
+		if a.ResponseCode != "14" {
+			t.Fatalf("unknown wallet: %s", body)
+		}
+		h.fund("later", "566", 50)
+		if _, again := h.enquire(f); !bytes.Equal(again, body) {
+			t.Errorf("repeat once the wallet exists: %s, want %s", again, body)
+		}
+	})
+	t.Run("a format error is not remembered", func(t *testing.T) {
+		if a, body := h.enquire(enquiryFields("e5", "q5", w).set("currencyCode", "NGN")); a.ResponseCode != "30" {
+			t.Fatalf("malformed: %s", body)
+		}
+		if a, body := h.enquire(enquiryFields("e5", "q5", w)); a.ResponseCode != "00" || a.Amount != 900 {
+			t.Errorf("corrected enquiry under the same requestId: %s", body)
+		}
+	})
+	t.Run("a forged enquiry is never remembered", func(t *testing.T) {
+		forged := enquiryFields("e6", "q6", w).signed(mustKeys(t, mac.SHA512, "not-the-key", ""), mac.Enquiry)
+		if a := h.decode(h.post("/enquiry", forged)); a.ResponseCode != "12" {
+			t.Fatalf("forged: %+v", a)
+		}
+		if a := h.send("/debit", debitFields("e6", "t6", w, 100), mac.Debit); a.ResponseCode != "00" {
+			t.Errorf("debit under a forged enquiry's requestId: %+v", a)
+		}
+		if a, body := h.enquire(enquiryFields("e6", "q6", w)); a.ResponseCode != "94" {
+			t.Errorf("the genuine enquiry after the debit took its requestId: %s", body)
+		}
+	})
+	t.Run("remembered across a restart", func(t *testing.T) {
+		// The debits above were queued after the enquiry's record, so it is durable by now.
+		h2 := h.reopen()
+		if _, body := h2.enquire(first); !bytes.Equal(body, firstBody) {
+			t.Errorf("after a restart: %s, want %s", body, firstBody)
+		}
+	})
+}
+
+// An enquiry is answered while the ledger's writer is stuck in a commit, and until its record is durable a repeat
+// still gets the same bytes and another message under its requestId still gets 94.
+func TestEnquiryWhileTheWriterIsStuck(t *testing.T) {
+	const w = "1234567894"
+	var armed atomic.Bool
+	stuck, release := make(chan struct{}), make(chan struct{})
+	h := newHarness(t, withLedgerOptions(ledger.Options{BeforeCommit: func() error {
+		if armed.CompareAndSwap(true, false) {
+			stuck <- struct{}{}
+			<-release
+		}
+		return nil
+	}}))
+	h.fund(w, "566", 1000)
+	armed.Store(true)
+	credited := make(chan error, 1)
+	go func() {
+		_, err := h.ledger.Credit(context.Background(), ledger.Credit{WalletID: w, Amount: 5, Reference: "stuck"})
+		credited <- err
+	}()
+	<-stuck // the writer holds the credit's commit
+
+	f := enquiryFields("e1", "q1", w)
+	a, body := h.enquire(f)
+	if a.ResponseCode != "00" || a.Amount != 1000 {
+		t.Fatalf("enquiry while the writer is stuck: %s", body)
+	}
+	if _, again := h.enquire(f); !bytes.Equal(again, body) {
+		t.Errorf("repeat while the writer is stuck: %s, want %s", again, body)
+	}
+	if a, other := h.enquire(enquiryFields("e1", "q-other", w)); a.ResponseCode != "94" {
+		t.Errorf("another enquiry under the requestId: %s", other)
+	}
+	debited := make(chan []byte, 1)
+	go func() {
+		debited <- h.post("/debit", debitFields("e1", "t1", w, 100).signed(h.keys, mac.Debit)).Body.Bytes()
+	}()
+
+	close(release)
+	if err := <-credited; err != nil {
+		t.Fatal(err)
+	}
+	var d answer
+	if err := json.Unmarshal(<-debited, &d); err != nil || d.ResponseCode != "94" {
+		t.Errorf("debit reusing the enquiry's requestId: %+v %v", d, err)
+	}
+	if got := h.balance(w); got != 1005 {
+		t.Errorf("balance %d, want 1005", got)
+	}
+	if _, again := h.enquire(f); !bytes.Equal(again, body) {
+		t.Errorf("repeat once durable: %s, want %s", again, body)
+	}
 }
 
 // enquiryStoreFailure makes Enquire fail.
@@ -185,10 +311,17 @@ func TestEnquiryAndLienVectors(t *testing.T) {
 	v := loadVectors(t)
 	for _, algo := range []string{"sha512", "sha256"} {
 		t.Run(algo, func(t *testing.T) {
-			h := newHarness(t, withKeys(mustKeys(t, mac.Algorithm(algo), testKey, "")))
+			keys := mustKeys(t, mac.Algorithm(algo), testKey, "")
+			// The enquiry and place-lien vectors share requestId 1, so each gets a ledger of its own: under one
+			// ledger the second would rightly be 94.
+			he := newHarness(t, withKeys(keys))
+			he.fund("1234567894", "566", 500)
+			if rec := he.post("/enquiry", v.request(t, "enquiry", algo)); rec.Code != http.StatusOK || he.decode(rec).ResponseCode != "00" {
+				t.Fatalf("/enquiry: HTTP %d %s", rec.Code, rec.Body)
+			}
+			h := newHarness(t, withKeys(keys))
 			h.fund("1234567894", "566", 500)
 			for _, step := range []struct{ path, message, code string }{
-				{"/enquiry", "enquiry", "00"},
 				{"/lien/place", "lienplace", "00"},
 				{"/lien/debit", "liendebit", "00"},
 			} {
@@ -201,5 +334,40 @@ func TestEnquiryAndLienVectors(t *testing.T) {
 				t.Errorf("balance %d, want 400", got)
 			}
 		})
+	}
+}
+
+// The switch re-sending an enquiry while the first is in flight gets one answer, byte for byte, every time.
+func TestEnquiryConcurrentRepeats(t *testing.T) {
+	const w = "1234567894"
+	h := newHarness(t)
+	h.fund(w, "566", 1000)
+	body := enquiryFields("e1", "q1", w).signed(h.keys, mac.Enquiry)
+	const n = 8
+	bodies := make([][]byte, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rec := h.post("/enquiry", body)
+			if rec.Code == http.StatusOK {
+				bodies[i] = rec.Body.Bytes()
+			}
+		}()
+	}
+	// A debit racing them under its own requestId changes the balance, never their answers.
+	if a := h.send("/debit", debitFields("d1", "t1", w, 100), mac.Debit); a.ResponseCode != "00" {
+		t.Errorf("debit: %+v", a)
+	}
+	wg.Wait()
+	_, last := h.enquire(enquiryFields("e1", "q1", w))
+	for i, b := range bodies {
+		if !bytes.Equal(b, last) {
+			t.Errorf("answer %d: %s, want %s", i, b, last)
+		}
+	}
+	if got := metValue(t, h.metrics.Replays.WithLabelValues(string(RouteEnquiry))); got != n {
+		t.Errorf("enquiry replays %v, want %d", got, n)
 	}
 }

@@ -241,7 +241,7 @@ func (s *Server) getWallet(c echo.Context) error {
 	return c.JSON(http.StatusOK, viewWallet(w))
 }
 
-func (s *Server) creditWallet(c echo.Context) error {
+func (s *Server) creditWallet(c echo.Context) (err error) {
 	var in struct {
 		Amount    int64  `json:"amount"`
 		Reference string `json:"reference"`
@@ -250,6 +250,7 @@ func (s *Server) creditWallet(c echo.Context) error {
 	if err := bind(c, &in); err != nil {
 		return err
 	}
+	defer func() { s.logMovement("credit", c.Param("id"), in.Reference, in.Amount, err) }()
 	w, err := s.store.Credit(c.Request().Context(), ledger.Credit{WalletID: c.Param("id"), Amount: in.Amount,
 		Reference: in.Reference, Narration: in.Narration})
 	if err != nil {
@@ -258,13 +259,14 @@ func (s *Server) creditWallet(c echo.Context) error {
 	return c.JSON(http.StatusOK, viewWallet(w))
 }
 
-func (s *Server) setStatus(c echo.Context) error {
+func (s *Server) setStatus(c echo.Context) (err error) {
 	var in struct {
 		Status string `json:"status"`
 	}
 	if err := bind(c, &in); err != nil {
 		return err
 	}
+	defer func() { s.logMovement("status", c.Param("id"), "", 0, err, zap.String("status", in.Status)) }()
 	w, err := s.store.SetStatus(c.Request().Context(), c.Param("id"), ledger.Status(in.Status))
 	if err != nil {
 		return ledgerErr(err)
@@ -336,6 +338,11 @@ type transactionView struct {
 	CreatedAt                    time.Time       `json:"createdAt"`
 	Details                      *ledger.Details `json:"details,omitempty"`
 	Lien                         *lienView       `json:"lien,omitempty"` // place-lien: expiry, completion or release
+
+	// Wallet and Code repeat WalletID and ResponseCode under the short names CONTRACT 2 uses for this look-up
+	// ("kind, wallet, amount, fee, code, state, ..."), so a client written from either spelling works.
+	Wallet string         `json:"wallet,omitempty"`
+	Code   respcodes.Code `json:"code,omitempty"`
 }
 
 func (s *Server) transaction(c echo.Context) error {
@@ -351,6 +358,7 @@ func (s *Server) transaction(c echo.Context) error {
 	if t.State != ledger.StateTombstone {
 		v.ResponseCode = respcodes.FromOutcome(ledger.Outcome{Decline: t.Decline})
 	}
+	v.Wallet, v.Code = v.WalletID, v.ResponseCode
 	if v.Reversals == nil {
 		v.Reversals = []string{}
 	}

@@ -920,10 +920,15 @@ func TestAdminTransaction(t *testing.T) {
 			}
 			got, raw := get(t, s.ref)
 			for _, f := range []string{"kind", "walletId", "amount", "fee", "currencyCode", "responseCode", "state",
-				"reversals", "partnerDeliveries"} {
+				"reversals", "partnerDeliveries", "wallet", "code"} {
 				if _, ok := raw[f]; !ok {
 					t.Errorf("transaction view lacks %q", f)
 				}
+			}
+			// CONTRACT 2 names this look-up's fields "wallet" and "code": both spellings carry the same values.
+			if string(raw["wallet"]) != string(raw["walletId"]) || string(raw["code"]) != string(raw["responseCode"]) {
+				t.Errorf("wallet %s / code %s differ from walletId %s / responseCode %s",
+					raw["wallet"], raw["code"], raw["walletId"], raw["responseCode"])
 			}
 			if got.PartnerDeliveries == nil || len(got.PartnerDeliveries) != 0 {
 				t.Errorf("partnerDeliveries %v, want []", got.PartnerDeliveries)

@@ -53,7 +53,8 @@ func (s *Server) partnerRoutes(a *echo.Group) {
 type outboxView struct {
 	ID                           uint64         `json:"id"`
 	Partner                      string         `json:"partner"`
-	Kind                         string         `json:"kind"` // debit or reversal
+	DeliveryID                   string         `json:"deliveryId,omitempty"` // the id the partner knows the event by
+	Kind                         string         `json:"kind"`                 // debit or reversal
 	FullReversal                 bool           `json:"fullReversal,omitempty"`
 	WalletID                     string         `json:"walletId"`
 	TransactionReference         string         `json:"transactionReference"`
@@ -72,7 +73,7 @@ type outboxView struct {
 }
 
 func viewOutbox(e ledger.OutboxEvent) outboxView {
-	v := outboxView{ID: e.ID, Partner: e.Partner, Kind: e.Kind, FullReversal: e.Full, WalletID: e.WalletID,
+	v := outboxView{ID: e.ID, Partner: e.Partner, DeliveryID: e.DeliveryID, Kind: e.Kind, FullReversal: e.Full, WalletID: e.WalletID,
 		TransactionReference: e.Reference, OriginalTransactionReference: e.Original, CurrencyCode: e.Currency,
 		Amount: e.Amount, Fee: e.Fee, ResponseCode: respcodes.FromOutcome(ledger.Outcome{Decline: e.Decline}),
 		VirtualAccountID: e.VirtualAccountID, State: e.State, Attempts: e.Attempts, LastError: e.LastError,
@@ -234,7 +235,7 @@ func topupStatus(t ledger.Topup) int {
 	return http.StatusOK
 }
 
-func (s *Server) startTopup(c echo.Context) error {
+func (s *Server) startTopup(c echo.Context) (err error) {
 	if err := s.needMovements(); err != nil {
 		return err
 	}
@@ -246,8 +247,17 @@ func (s *Server) startTopup(c echo.Context) error {
 	if err := bind(c, &in); err != nil {
 		return err
 	}
-	t, err := s.movements.Topup(c.Request().Context(), ledger.NewTopup{Reference: in.Reference, WalletID: c.Param("id"),
+	var t ledger.Topup
+	defer func() {
+		s.logMovement("topup_start", c.Param("id"), in.Reference, in.Amount, err, zap.String("state", t.State),
+			zap.String("phone", maskPhone(in.Phone)))
+	}()
+	t, err = s.movements.Topup(c.Request().Context(), ledger.NewTopup{Reference: in.Reference, WalletID: c.Param("id"),
 		Amount: in.Amount, Phone: in.Phone})
+	if errors.Is(err, outbound.ErrUnknownCustomer) {
+		return apiErr(http.StatusUnprocessableEntity, "customer_not_found",
+			"BestCash has no customer with this phone number: a top-up can only debit an existing BestCash account")
+	}
 	if err != nil {
 		return partnerErr(err)
 	}
@@ -265,7 +275,7 @@ func (s *Server) getTopup(c echo.Context) error {
 	return c.JSON(http.StatusOK, viewTopup(t))
 }
 
-func (s *Server) confirmTopup(c echo.Context) error {
+func (s *Server) confirmTopup(c echo.Context) (err error) {
 	if err := s.needMovements(); err != nil {
 		return err
 	}
@@ -278,24 +288,39 @@ func (s *Server) confirmTopup(c echo.Context) error {
 	if in.Code == "" || len(in.Code) > 32 {
 		return apiErr(http.StatusBadRequest, "invalid_request", "code: the customer's confirmation code, 1 to 32 characters")
 	}
-	t, err := s.movements.ConfirmTopup(c.Request().Context(), c.Param("ref"), in.Code)
+	var t ledger.Topup
+	defer func() {
+		s.logMovement("topup_confirm", t.WalletID, c.Param("ref"), t.Amount, err, zap.String("state", t.State))
+	}()
+	t, err = s.movements.ConfirmTopup(c.Request().Context(), c.Param("ref"), in.Code)
 	if err != nil {
 		return partnerErr(err)
 	}
 	return c.JSON(http.StatusOK, viewTopup(t))
 }
 
-func (s *Server) cancelTopup(c echo.Context) error {
+func (s *Server) cancelTopup(c echo.Context) (err error) {
 	if err := s.needMovements(); err != nil {
 		return err
 	}
-	if c.Request().ContentLength != 0 { // a body is optional; when there is one it must be {}
-		var in struct{}
+	// A body is optional. CONTRACT 2 gives confirm and cancel the same body, {"code"}; BestCash's cancel-debit is
+	// named by our reference alone, so the code is checked like confirm's and not sent.
+	if c.Request().ContentLength != 0 {
+		var in struct {
+			Code string `json:"code"`
+		}
 		if err := bind(c, &in); err != nil {
 			return err
 		}
+		if len(in.Code) > 32 {
+			return apiErr(http.StatusBadRequest, "invalid_request", "code: the customer's confirmation code, at most 32 characters")
+		}
 	}
-	t, err := s.movements.CancelTopup(c.Request().Context(), c.Param("ref"))
+	var t ledger.Topup
+	defer func() {
+		s.logMovement("topup_cancel", t.WalletID, c.Param("ref"), t.Amount, err, zap.String("state", t.State))
+	}()
+	t, err = s.movements.CancelTopup(c.Request().Context(), c.Param("ref"))
 	if err != nil {
 		return partnerErr(err)
 	}
@@ -322,7 +347,7 @@ func viewCashout(co ledger.Cashout) cashoutView {
 		CreatedAt: co.CreatedAt, UpdatedAt: co.UpdatedAt}
 }
 
-func (s *Server) startCashout(c echo.Context) error {
+func (s *Server) startCashout(c echo.Context) (err error) {
 	if err := s.needMovements(); err != nil {
 		return err
 	}
@@ -336,7 +361,12 @@ func (s *Server) startCashout(c echo.Context) error {
 	if err := bind(c, &in); err != nil {
 		return err
 	}
-	co, err := s.movements.Cashout(c.Request().Context(), ledger.NewCashout{Reference: in.Reference,
+	var co ledger.Cashout
+	defer func() {
+		s.logMovement("cashout", c.Param("id"), in.Reference, in.Amount, err, zap.String("state", co.State),
+			zap.String("phone", maskPhone(in.Phone)))
+	}()
+	co, err = s.movements.Cashout(c.Request().Context(), ledger.NewCashout{Reference: in.Reference,
 		WalletID: c.Param("id"), Amount: in.Amount, Phone: in.Phone, FirstName: in.FirstName, LastName: in.LastName})
 	if err != nil {
 		return partnerErr(err)

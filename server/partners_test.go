@@ -270,6 +270,15 @@ func TestAdminTopup(t *testing.T) {
 	opsWantError(t, h.admin(http.MethodPost, "/admin/topups/T2/confirm", map[string]any{"code": outbound.SimConfirmationCode}, testAdminToken),
 		http.StatusConflict, "invalid_state")
 
+	// CONTRACT 2 gives confirm and cancel the same body, {"code"}: a cancel that carries the customer's code works.
+	opsDecode[opsTopup](t, h.admin(http.MethodPost, "/admin/wallets/w1/topups",
+		map[string]any{"reference": "T4", "amount": 100, "phone": outbound.SimCustomerPhone}, testAdminToken), http.StatusAccepted)
+	tp = opsDecode[opsTopup](t, h.admin(http.MethodPost, "/admin/topups/T4/cancel",
+		map[string]any{"code": outbound.SimConfirmationCode}, testAdminToken), http.StatusOK)
+	if tp.State != "cancelled" || sim.BestCashStatus("T4") != "CANCELLED" {
+		t.Errorf("cancel with a code: %+v, BestCash %s", tp, sim.BestCashStatus("T4"))
+	}
+
 	// BestCash unreachable: 502, nothing decided, repeatable.
 	sim.SetDown(outbound.PartnerBestCash, true)
 	opsWantError(t, h.admin(http.MethodPost, "/admin/wallets/w1/topups",
@@ -291,7 +300,8 @@ func TestAdminTopup(t *testing.T) {
 		{"not JSON", http.MethodPost, "/admin/wallets/w1/topups", "nope", http.StatusBadRequest, "invalid_request"},
 		{"confirm without a code", http.MethodPost, "/admin/topups/T3/confirm", map[string]any{}, http.StatusBadRequest, "invalid_request"},
 		{"confirm an unknown top-up", http.MethodPost, "/admin/topups/nope/confirm", map[string]any{"code": "1"}, http.StatusNotFound, "topup_not_found"},
-		{"cancel with a body", http.MethodPost, "/admin/topups/T3/cancel", map[string]any{"why": "x"}, http.StatusBadRequest, "invalid_request"},
+		{"cancel with an unknown field", http.MethodPost, "/admin/topups/T3/cancel", map[string]any{"why": "x"}, http.StatusBadRequest, "invalid_request"},
+		{"cancel with a code too long", http.MethodPost, "/admin/topups/T3/cancel", map[string]any{"code": strings.Repeat("1", 33)}, http.StatusBadRequest, "invalid_request"},
 		{"get an unknown top-up", http.MethodGet, "/admin/topups/nope", nil, http.StatusNotFound, "topup_not_found"},
 	}
 	for _, tc := range bad {

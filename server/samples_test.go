@@ -76,7 +76,7 @@ func TestSwitchSamples(t *testing.T) {
 		}{
 			{"enquiry.json", "/enquiry", "00", 500, 500, 0},
 			{"lien_place.json", "/lien/place", "00", 300, 500, 310},
-			{"enquiry.json", "/enquiry", "00", 190, 500, 310},
+			{"enquiry.json", "/enquiry", "00", 500, 500, 310},     // a repeat: the first answer, although 310 is held now
 			{"lien_debit.json", "/lien/debit", "00", 250, 240, 0}, // 250 + the held fee of 10
 			{"lien_release.json", "/lien/debit", "00", 0, 240, 0}, // completed already: nothing moves
 		}

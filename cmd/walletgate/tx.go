@@ -75,6 +75,18 @@ func printTransaction(out io.Writer, raw json.RawMessage) error {
 
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	row := func(name string, v json.RawMessage) {
+		var obj map[string]json.RawMessage
+		if name != "" && json.Unmarshal(v, &obj) == nil && obj != nil { // e.g. "lien": one row per member, money converted
+			subs := make([]string, 0, len(obj))
+			for sub := range obj {
+				subs = append(subs, sub)
+			}
+			sort.Strings(subs)
+			for _, sub := range subs {
+				fmt.Fprintf(tw, "%s.%s\t%s\n", name, sub, fieldText(sub, obj[sub], currencyCode))
+			}
+			return
+		}
 		fmt.Fprintf(tw, "%s\t%s\n", name, fieldText(name, v, currencyCode))
 	}
 	done := map[string]bool{"details": true, "partnerDeliveries": true}
@@ -109,9 +121,37 @@ func printTransaction(out io.Writer, raw json.RawMessage) error {
 	_ = json.Unmarshal(t["partnerDeliveries"], &deliveries)
 	fmt.Fprintf(tw, "partner deliveries\t%d\n", len(deliveries))
 	for i, d := range deliveries {
-		fmt.Fprintf(tw, "  #%d\t%s\n", i+1, compact(d))
+		fmt.Fprintf(tw, "  #%d\t%s\n", i+1, deliveryText(d, currencyCode))
 	}
 	return tw.Flush()
+}
+
+// deliveryText is one partner delivery on one line, amounts in major units of the transaction's currency.
+func deliveryText(raw json.RawMessage, currencyCode string) string {
+	var d struct {
+		Partner      string          `json:"partner"`
+		Kind         string          `json:"kind"`
+		Reference    string          `json:"transactionReference"`
+		Amount       json.RawMessage `json:"amount"`
+		Fee          json.RawMessage `json:"fee"`
+		ResponseCode string          `json:"responseCode"`
+		State        string          `json:"state"`
+		Attempts     int             `json:"attempts"`
+		LastError    string          `json:"lastError"`
+	}
+	if json.Unmarshal(raw, &d) != nil || d.Partner == "" {
+		return compact(raw)
+	}
+	attempts := fmt.Sprintf("%d attempts", d.Attempts)
+	if d.Attempts == 1 {
+		attempts = "1 attempt"
+	}
+	s := fmt.Sprintf("%s %s %s: %s, %s, amount %s, fee %s, code %s", d.Partner, d.Kind, d.Reference, d.State, attempts,
+		fieldText("amount", d.Amount, currencyCode), fieldText("fee", d.Fee, currencyCode), d.ResponseCode)
+	if d.LastError != "" {
+		s += ", last error: " + d.LastError
+	}
+	return s
 }
 
 // fieldText renders one member: money in major units, strings bare, lists comma-separated, the rest as JSON.
