@@ -30,7 +30,12 @@
 //
 // Failures: when a write fails before the commit point, nothing is applied and every operation of the batch gets
 // ErrStorage. When bbolt reports a failed commit whose meta page may already be written, the outcome is unknown:
-// the operations get ErrOutcomeUnknown and the ledger refuses further writes until it is reopened.
+// the operations get ErrOutcomeUnknown and the ledger refuses further writes until it is reopened. Ready reports
+// ErrStorage while commits fail (it confirms with a probe write of its own) and nil again once a write succeeds.
+//
+// Files: Open refuses, and never writes to, a file that is not a bbolt database (an error), a bbolt database
+// without walletgate's format marker (ErrNotLedger), or a damaged one: shorter than its meta page says, or failing
+// bbolt's consistency check (ErrCorrupt). A file held by another process fails after Options.OpenTimeout.
 //
 // Outbox: with Options.Route set, every new switch decision that partners must hear about (a debit approved or
 // declined, a reversal that moved money, a lien debit that moved money or was declined) writes one outbox record

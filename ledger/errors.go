@@ -72,6 +72,10 @@ var (
 
 	// ErrNotLedger is returned by Open when the file is a bbolt database that walletgate did not create.
 	ErrNotLedger = errors.New("not a walletgate ledger")
+
+	// ErrCorrupt is returned by Open when the file is a damaged bbolt database: a page fails bbolt's consistency
+	// check. Open leaves the file as it is.
+	ErrCorrupt = errors.New("ledger file is damaged; walletgate will not use it: restore it from a backup")
 )
 
 // Errors of the admin operations.

@@ -83,8 +83,12 @@ func TestBeforeCommitFailureCommitsNothing(t *testing.T) {
 			if n := obs.failures(); n != 3 {
 				t.Errorf("observer saw %d failed commits, want 3", n)
 			}
-			if err := l.Ready(); err != nil {
-				t.Errorf("Ready after storage failures: %v", err)
+			// While writes fail, the ledger is not ready (its probe write fails too), and the probe left nothing.
+			if err := l.Ready(); !errors.Is(err, ErrStorage) {
+				t.Errorf("Ready while commits fail = %v, want ErrStorage", err)
+			}
+			if probed := readBooks(t, l); probed.LastBatch != before.LastBatch || probed.Requests != before.Requests {
+				t.Errorf("the failed probe left records: %+v -> %+v", before, probed)
 			}
 
 			// The fault clears: the very same request is decided now, for the first time.

@@ -101,7 +101,25 @@ type Ledger struct {
 	outboxWake  chan struct{} // signalled after a commit that wrote outbox records (see OutboxWake)
 
 	enquiries pendingEnquiries // enquiry answers whose request records are not yet durable (enquiry.go)
+
+	// writeFailing is set when a commit failed with nothing committed (ErrStorage) and cleared by the next commit
+	// that succeeds; while it is set, Ready probes with a write of its own.
+	writeFailing atomic.Bool
+	probeMu      sync.Mutex
+	probing      *readyProbe // the probe write in flight, if any
 }
+
+// readyProbe is one probe write of Ready, shared by every Ready call while it runs.
+type readyProbe struct {
+	done chan struct{}
+	err  error // valid once done is closed
+}
+
+// ReadyProbeWait bounds how long Ready waits for its probe write before it reports the ledger not ready.
+const ReadyProbeWait = time.Second
+
+// errWritesFailing is Ready's answer while commits fail. It never carries the device's own error text.
+var errWritesFailing = fmt.Errorf("%w: writes are failing", ErrStorage)
 
 // Open opens (or creates) the ledger file at path and starts its writer. It refuses a file that is not a bbolt
 // database or is a bbolt database without walletgate's format marker, and never rewrites such a file. When another
@@ -126,12 +144,27 @@ func Open(path string, opts Options) (*Ledger, error) {
 	if st, err := os.Stat(path); err == nil && st.Size() > 0 {
 		existed = true
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.OpenTimeout})
+	if existed {
+		// A file shorter than its pages would make bbolt fault on the mapping (SIGBUS), which no recover catches.
+		if err := checkLength(path); err != nil {
+			return nil, fmt.Errorf("ledger open %s: %w", path, err)
+		}
+	}
+	db, err := openBolt(path, opts.OpenTimeout)
 	if err != nil {
 		if errors.Is(err, bolt.ErrTimeout) {
 			return nil, fmt.Errorf("ledger open %s: file is locked by another process (waited %s): %w", path, opts.OpenTimeout, err)
 		}
+		if errors.Is(err, ErrCorrupt) {
+			return nil, fmt.Errorf("ledger open %s: %w", path, err)
+		}
 		return nil, fmt.Errorf("ledger open %s: not a readable walletgate database: %w", path, err)
+	}
+	if existed {
+		if err := checkFile(db); err != nil {
+			_ = db.Close()
+			return nil, fmt.Errorf("ledger open %s: %w", path, err)
+		}
 	}
 	l := &Ledger{
 		db:      db,
@@ -150,6 +183,79 @@ func Open(path string, opts Options) (*Ledger, error) {
 	go l.run()
 	l.startLienSweeper()
 	return l, nil
+}
+
+// openBolt opens the file with bbolt, turning a panic on a damaged file (bbolt trusts its pages) into ErrCorrupt.
+func openBolt(path string, timeout time.Duration) (db *bolt.DB, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			db, err = nil, fmt.Errorf("%w: %v", ErrCorrupt, p)
+		}
+	}()
+	return bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout})
+}
+
+// boltMagic marks a bbolt meta page.
+const boltMagic = 0xED0CDAED
+
+// checkLength refuses a bbolt file that is shorter than its newest meta page says: its high-water page number times
+// its page size. Meta pages are bbolt's on-disk format (page header of 16 bytes, then magic, version, page size,
+// flags, root bucket, freelist page, high-water page, transaction id, in native byte order); a file without a
+// readable meta page is left to bbolt to reject.
+func checkLength(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil // bbolt reports it
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil
+	}
+	meta := func(off int64) (txid, pages uint64, pageSize uint32, ok bool) {
+		var buf [16 + 56]byte
+		if _, err := f.ReadAt(buf[:], off); err != nil {
+			return 0, 0, 0, false
+		}
+		m := buf[16:]
+		if binary.NativeEndian.Uint32(m[0:]) != boltMagic {
+			return 0, 0, 0, false
+		}
+		return binary.NativeEndian.Uint64(m[48:]), binary.NativeEndian.Uint64(m[40:]), binary.NativeEndian.Uint32(m[8:]), true
+	}
+	txid, pages, pageSize, ok := meta(0)
+	second := int64(os.Getpagesize())
+	if ok && pageSize > 0 {
+		second = int64(pageSize)
+	}
+	if t1, p1, s1, ok1 := meta(second); ok1 && (!ok || t1 > txid) {
+		txid, pages, pageSize, ok = t1, p1, s1, true
+	}
+	if ok && pageSize > 0 && pages < 1<<40 && st.Size() < int64(pages)*int64(pageSize) {
+		return fmt.Errorf("%w: truncated: the file has %d bytes, its meta page says %d pages of %d", ErrCorrupt,
+			st.Size(), pages, pageSize)
+	}
+	return nil
+}
+
+// checkFile runs bbolt's consistency check over every page of an existing file before anything writes to it, so a
+// damaged ledger is refused as it is (and can be restored or examined) rather than used until a read trips over it.
+// It reads the whole file once.
+func checkFile(db *bolt.DB) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%w: consistency check: %v", ErrCorrupt, p)
+		}
+	}()
+	return db.View(func(tx *bolt.Tx) error {
+		var first error
+		for cerr := range tx.Check() { // drain: the check goroutine sends every problem it finds
+			if first == nil {
+				first = fmt.Errorf("%w: consistency check: %v", ErrCorrupt, cerr)
+			}
+		}
+		return first
+	})
 }
 
 // init checks the format marker of an existing file or lays out a new one.
@@ -201,7 +307,14 @@ func (l *Ledger) Close() error {
 	return l.db.Close()
 }
 
-// Ready reports whether the ledger takes writes: open, not closed, and not stopped by an unknown commit outcome.
+// Ready reports whether the ledger takes writes: open, not closed, not stopped by an unknown commit outcome, and
+// not failing its commits. It returns ErrClosed, ErrOutcomeUnknown, or an error wrapping ErrStorage.
+//
+// After a commit failed with nothing committed (a full disk, a failing device), Ready does not trust a single
+// failure either way: it makes a probe write of its own (an empty commit, one at a time however many callers ask),
+// waits up to ReadyProbeWait for it, and reports ready only when that write succeeded. So a transient failure that
+// is already over does not flip readiness, failing writes keep it not ready however rarely the switch sends, and the
+// first successful commit (the probe's or a real one) makes it ready again. A healthy ledger never probes.
 func (l *Ledger) Ready() error {
 	l.mu.RLock()
 	closed := l.closed
@@ -211,8 +324,42 @@ func (l *Ledger) Ready() error {
 		return ErrClosed
 	case l.failed.Load():
 		return ErrOutcomeUnknown
+	case l.writeFailing.Load():
+		return l.probe()
 	}
 	return nil
+}
+
+// probe starts a probe write unless one is in flight, and waits for it up to ReadyProbeWait.
+func (l *Ledger) probe() error {
+	l.probeMu.Lock()
+	p := l.probing
+	if p == nil {
+		p = &readyProbe{done: make(chan struct{})}
+		l.probing = p
+		go func() {
+			_, err := submit(context.Background(), l, func(*wtx) (struct{}, error) { return struct{}{}, nil })
+			l.probeMu.Lock()
+			p.err = err
+			l.probing = nil
+			l.probeMu.Unlock()
+			close(p.done)
+		}()
+	}
+	l.probeMu.Unlock()
+	timer := time.NewTimer(ReadyProbeWait)
+	defer timer.Stop()
+	select {
+	case <-p.done:
+		switch {
+		case p.err == nil:
+			return nil
+		case errors.Is(p.err, ErrClosed), errors.Is(p.err, ErrOutcomeUnknown):
+			return p.err
+		}
+	case <-timer.C:
+	}
+	return errWritesFailing
 }
 
 // op is one unit of work for the writer. fn runs inside the batch's read-write transaction and must be a pure
@@ -329,6 +476,7 @@ func (l *Ledger) commit(ops []*op) {
 			return
 		}
 		results, failedAt, err := l.tryCommit(live)
+		l.writeFailing.Store(err != nil && !errors.Is(err, ErrOutcomeUnknown))
 		switch {
 		case err == nil:
 			for i, o := range live {

@@ -1044,9 +1044,10 @@ func TestAdminStorageFailure(t *testing.T) {
 		}
 	})
 	t.Run("readyz", func(t *testing.T) {
-		// Nothing was committed and the ledger knows it: it still takes writes (a later commit may succeed).
-		if rec := h.admin(http.MethodGet, "/readyz", nil, ""); rec.Code != http.StatusOK {
-			t.Errorf("/readyz HTTP %d", rec.Code)
+		// Every commit fails, the probe write of /readyz too: not ready, without the device's error text.
+		rec := h.admin(http.MethodGet, "/readyz", nil, "")
+		if rec.Code != http.StatusServiceUnavailable || strings.Contains(rec.Body.String(), "disk full") {
+			t.Errorf("/readyz HTTP %d %s, want 503 without the storage error", rec.Code, rec.Body)
 		}
 	})
 }
