@@ -3,12 +3,14 @@ package server
 import (
 	"bytes"
 	"encoding/json"
+	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
 // checkAdminJSON refuses what encoding/json would quietly read one way among several in an admin body: a member
-// name given twice in one object (the last would win, so {"amount":100,"amount":5} would credit 5) and invalid
-// UTF-8 (turned into U+FFFD). It returns "" when neither is found; a body that is not JSON is left to bind's
+// name given twice in one object, compared as encoding/json matches names to fields, case-insensitively (the last
+// would win, so {"amount":100,"AMOUNT":5} would credit 5), and invalid UTF-8 (turned into U+FFFD). It returns "" when neither is found; a body that is not JSON is left to bind's
 // decoder to report. The problem it returns never echoes the input.
 func checkAdminJSON(body []byte) string {
 	if !utf8.Valid(body) {
@@ -39,10 +41,11 @@ func checkAdminJSON(body []byte) string {
 			}
 		case string:
 			if n := len(stack); n > 0 && stack[n-1].names != nil && stack[n-1].wantName {
-				if _, dup := stack[n-1].names[t]; dup {
+				name := foldName(t)
+				if _, dup := stack[n-1].names[name]; dup {
 					return "a member name appears twice in one object"
 				}
-				stack[n-1].names[t] = struct{}{}
+				stack[n-1].names[name] = struct{}{}
 				stack[n-1].wantName = false
 				continue
 			}
@@ -51,4 +54,19 @@ func checkAdminJSON(body []byte) string {
 			stack[n-1].wantName = true // a member's value is complete
 		}
 	}
+}
+
+// foldName maps every rune of s to the smallest rune of its Unicode simple-folding orbit, so that
+// foldName(a) == foldName(b) exactly when strings.EqualFold(a, b), the rule encoding/json matches member names by.
+func foldName(s string) string {
+	var b strings.Builder
+	b.Grow(len(s))
+	for _, r := range s {
+		least := r
+		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+			least = min(least, f)
+		}
+		b.WriteRune(least)
+	}
+	return b.String()
 }

@@ -23,6 +23,7 @@ func TestAdminBodyAmbiguous(t *testing.T) {
 		{"credit with amount twice", "/admin/wallets/w1/credit", `{"amount":100,"reference":"c1","narration":"x","amount":5}`, http.StatusBadRequest},
 		{"credit with reference twice", "/admin/wallets/w1/credit", `{"amount":100,"reference":"c2","reference":"c3","narration":"x"}`, http.StatusBadRequest},
 		{"credit with a name twice, escaped", "/admin/wallets/w1/credit", `{"amount":100,"reference":"c4","narration":"x","\u0061mount":5}`, http.StatusBadRequest},
+		{"credit with amount twice, in another case", "/admin/wallets/w1/credit", `{"amount":100,"reference":"c7","narration":"x","AMOUNT":5}`, http.StatusBadRequest},
 		{"credit with invalid UTF-8", "/admin/wallets/w1/credit", "{\"amount\":100,\"reference\":\"c5\",\"narration\":\"\xff\"}", http.StatusBadRequest},
 		{"wallet with walletId twice", "/admin/wallets", `{"walletId":"w2","currencyCode":"566","name":"Ada","walletId":"w3"}`, http.StatusBadRequest},
 		{"status twice", "/admin/wallets/w1/status", `{"status":"frozen","status":"active"}`, http.StatusBadRequest},
@@ -44,7 +45,7 @@ func TestAdminBodyAmbiguous(t *testing.T) {
 			}
 		})
 	}
-	for _, ref := range []string{"c1", "c2", "c3", "c4", "c5"} {
+	for _, ref := range []string{"c1", "c2", "c3", "c4", "c5", "c7"} {
 		if rec := h.admin(http.MethodPost, "/admin/wallets/w1/credit", `{"amount":1,"reference":"`+ref+`","narration":"y"}`, testAdminToken); rec.Code != http.StatusOK {
 			t.Errorf("credit under reference %s after the refused one: HTTP %d %s", ref, rec.Code, rec.Body)
 		}
@@ -73,6 +74,9 @@ func TestCheckAdminJSON(t *testing.T) {
 		{`{"a":[{"x":1,"x":2}]}`, false},
 		{`{"a":{"b":{}},"a":2}`, false},
 		{`{"\u0061":1,"a":2}`, false},
+		{`{"amount":1,"Amount":2}`, false},
+		{"{\"sk\":1,\"\u017f\u212a\":2}", false}, // long s and Kelvin sign fold to s and k, as encoding/json matches
+		{`{"a":{"Amount":1},"amount":2}`, true},
 		{"{\"a\":\"\xff\"}", false},
 		{`{"a":`, true}, // not JSON: bind's decoder reports it
 	}
