@@ -175,7 +175,13 @@ func TestReplayNotRecordedBeforeCommit(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { _, err := l.Debit(bg, d); done <- err }()
 	<-entered
-	// The batch is decided but not committed: nothing to replay, and the wallet is untouched.
+	// The batch is decided but not committed: no answer yet, nothing to replay, and the wallet is untouched.
+	select {
+	case err := <-done:
+		t.Errorf("Debit answered before its commit (err %v)", err)
+		done <- err
+	default:
+	}
 	if _, err := l.Replay(bg, "q1", d.Fingerprint); !errors.Is(err, ErrNotRecorded) {
 		t.Errorf("Replay during the commit: err = %v, want ErrNotRecorded", err)
 	}

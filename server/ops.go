@@ -152,7 +152,8 @@ func ledgerErr(err error) error {
 	return err
 }
 
-// bind decodes an admin JSON body strictly: one object, known fields only, right types, at most MaxBodyBytes.
+// bind decodes an admin JSON body strictly: one object, known fields only, each once, right types, valid UTF-8, at
+// most MaxBodyBytes.
 func bind(c echo.Context, v any) error {
 	body, err := io.ReadAll(io.LimitReader(c.Request().Body, MaxBodyBytes+1))
 	if err != nil {
@@ -160,6 +161,9 @@ func bind(c echo.Context, v any) error {
 	}
 	if len(body) > MaxBodyBytes {
 		return apiErr(http.StatusRequestEntityTooLarge, "body_too_large", "the body is larger than %d bytes", MaxBodyBytes)
+	}
+	if problem := checkAdminJSON(body); problem != "" {
+		return apiErr(http.StatusBadRequest, "invalid_request", "%s", problem)
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()

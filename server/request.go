@@ -390,8 +390,8 @@ func wireAppendLenPrefixed(buf []byte, s string) []byte {
 //  4. ErrAmount: negative or overflowing amounts, amount 0 on debit and lienplace, and
 //     amount+transactionFee overflowing int64 (reported on "transactionFee").
 //
-// amount and transactionFee are integers in minor units: a JSON number `-?[0-9]+` (`-0` is zero) or
-// a JSON string of ASCII digits (leading zeros allowed). amount is required on every route but
+// amount and transactionFee are integers in minor units: a JSON number `[0-9]+` (any minus sign, `-0`
+// included, is ErrAmount) or a JSON string of ASCII digits (leading zeros allowed). amount is required on every route but
 // enquiry and must be > 0 on debit and lienplace, >= 0 on reversal and liendebit (0 means "full").
 // On enquiry both amount and transactionFee are ignored and left 0. mac is not required here: the
 // MAC verifier runs before Validate.
@@ -516,7 +516,7 @@ type wireMinorState uint8
 const (
 	wireMinorOK       wireMinorState = iota // a value, or absent / null / "" (value 0)
 	wireMinorFormat                         // not -?[0-9]+ (number) or [0-9]+ (string)
-	wireMinorNegative                       // a negative number other than -0
+	wireMinorNegative                       // a number with a minus sign, -0 included
 	wireMinorOverflow                       // more than math.MaxInt64
 )
 
@@ -533,10 +533,12 @@ func wireParseMinor(v wireValue) (int64, wireMinorState) {
 		if !wireAllDigits(s) {
 			return 0, wireMinorFormat // 1.5, 1e2, 100.0, 1e999999
 		}
-		n, ok := wireDigitsToInt64(s)
-		if neg && (n != 0 || !ok) {
+		if neg {
+			// -0 too: a reversal or lien debit of 0 gives back or releases everything, so a signed zero must not
+			// be read as one.
 			return 0, wireMinorNegative
 		}
+		n, ok := wireDigitsToInt64(s)
 		if !ok {
 			return 0, wireMinorOverflow
 		}
