@@ -3,6 +3,7 @@
 //	walletgate serve     run the server (configuration: environment variables or flags, see README)
 //	walletgate demo      run it with a throw-away ledger, key and admin token, and print a curl to try
 //	walletgate sign      read a request JSON on stdin, print it with its "mac"
+//	walletgate loadgen   replay signed seed samples against a running walletgate and report (see README)
 package main
 
 import (
@@ -60,6 +61,7 @@ commands:
   serve   run the server (see README for the configuration)
   demo    run with a throw-away ledger, MAC key and admin token; prints a curl to try
   sign    read a switch request JSON on stdin and print it with its "mac" (key: WALLETGATE_MAC_KEY)
+  loadgen load a running walletgate with signed seed samples; report latency, codes and conservation
 
 "walletgate <command> -h" lists a command's flags.`
 
@@ -75,6 +77,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return demo(ctx, args[1:], stdout, stderr, getenv)
 	case "sign":
 		return sign(args[1:], stdin, stdout, stderr, getenv)
+	case "loadgen":
+		return loadgenCmd(ctx, args[1:], stdout, stderr, getenv)
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, usage)
 		return nil
