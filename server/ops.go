@@ -65,6 +65,7 @@ func (s *Server) newOpsRouter(g MetricsGatherer) *echo.Echo {
 	a.GET("/wallets/:id/transactions", s.statement)
 	a.GET("/transactions/:ref", s.transaction)
 	a.GET("/audit", s.audit)
+	s.mountPprof(e)
 	return e
 }
 
