@@ -48,6 +48,13 @@ type Options struct {
 	// fill. Default 0: a batch is whatever queued up while the previous commit was fsyncing.
 	BatchDelay time.Duration
 
+	// FillWait bounds how long a batch waits, once the queue is empty, for as many operations as the previous batch
+	// had. Under load the callers of one batch come back with their next operation a few hundred microseconds after
+	// their answer, while the writer already takes the first of them: without this wait the batch is cut in two and
+	// pays two fsyncs. A lone caller is never delayed (its previous batch had one operation). Default
+	// DefaultFillWait; negative turns it off.
+	FillWait time.Duration
+
 	// Now is the clock (UTC days for the daily limit, timestamps). Default time.Now.
 	Now func() time.Time
 
@@ -58,6 +65,9 @@ type Options struct {
 	// storage failure with nothing committed. It exists to inject faults in tests (a full disk, a failing device).
 	BeforeCommit func() error
 }
+
+// DefaultFillWait is Options.FillWait when unset, tuned with `walletgate loadgen` (README, "Performance").
+const DefaultFillWait = 1 * time.Millisecond
 
 // Observer is told about every commit. Implementations must be fast and safe for concurrent use.
 type Observer interface {
@@ -75,7 +85,8 @@ type Ledger struct {
 	closed  bool
 	stopped chan struct{}
 
-	batchSeq uint64        // last batch number written; owned by the writer goroutine
+	batchSeq  uint64        // last batch number written; owned by the writer goroutine
+	lastBatch int           // operations in the last batch; owned by the writer goroutine
 	durable  atomic.Uint64 // last batch number known fsync'd
 	failed   atomic.Bool   // set after ErrOutcomeUnknown: no more writes
 }
@@ -89,6 +100,9 @@ func Open(path string, opts Options) (*Ledger, error) {
 	}
 	if opts.MaxBatch <= 0 {
 		opts.MaxBatch = 512
+	}
+	if opts.FillWait == 0 {
+		opts.FillWait = DefaultFillWait
 	}
 	now := opts.Now
 	if now == nil {
@@ -247,19 +261,24 @@ func (l *Ledger) run() {
 			return
 		}
 		batch = l.collect(append(batch[:0], first))
+		l.lastBatch = len(batch)
 		l.commit(batch)
 		clear(batch)
 	}
 }
 
 // collect adds queued operations to batch, up to MaxBatch: while BatchDelay runs it waits for more, after that it
-// takes only what is already queued.
+// takes what is already queued and, for at most FillWait, what arrives until the batch is as large as the last one.
 func (l *Ledger) collect(batch []*op) []*op {
-	var wait <-chan time.Time
+	var wait, fill <-chan time.Time
 	if l.opts.BatchDelay > 0 {
 		timer := time.NewTimer(l.opts.BatchDelay)
 		defer timer.Stop()
 		wait = timer.C
+	}
+	fillUntil := 0 // the batch waits for more while it is smaller than this
+	if l.opts.FillWait > 0 {
+		fillUntil = min(l.lastBatch, l.opts.MaxBatch)
 	}
 	for len(batch) < l.opts.MaxBatch {
 		var o *op
@@ -275,7 +294,19 @@ func (l *Ledger) collect(batch []*op) []*op {
 			select {
 			case o, ok = <-l.queue:
 			default:
-				return batch
+				if len(batch) >= fillUntil {
+					return batch
+				}
+				if fill == nil {
+					timer := time.NewTimer(l.opts.FillWait)
+					defer timer.Stop()
+					fill = timer.C
+				}
+				select {
+				case o, ok = <-l.queue:
+				case <-fill:
+					return batch
+				}
 			}
 		}
 		if !ok {
