@@ -87,8 +87,8 @@ type Ledger struct {
 
 	batchSeq  uint64        // last batch number written; owned by the writer goroutine
 	lastBatch int           // operations in the last batch; owned by the writer goroutine
-	durable  atomic.Uint64 // last batch number known fsync'd
-	failed   atomic.Bool   // set after ErrOutcomeUnknown: no more writes
+	durable   atomic.Uint64 // last batch number known fsync'd
+	failed    atomic.Bool   // set after ErrOutcomeUnknown: no more writes
 }
 
 // Open opens (or creates) the ledger file at path and starts its writer. It refuses a file that is not a bbolt

@@ -422,7 +422,7 @@ func TestPopulate(t *testing.T) {
 		t.Fatal(err)
 	}
 	// 70 debits over 30 wallets: 3 each for the first 23, 1 for wallet 23, none after.
-	if want := int64((3+100)*100); w.Balance != want {
+	if want := int64((3 + 100) * 100); w.Balance != want {
 		t.Errorf("last wallet balance %d, want %d (funded, not debited)", w.Balance, want)
 	}
 }
