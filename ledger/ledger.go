@@ -85,10 +85,11 @@ type Ledger struct {
 	closed  bool
 	stopped chan struct{}
 
-	batchSeq  uint64        // last batch number written; owned by the writer goroutine
-	lastBatch int           // operations in the last batch; owned by the writer goroutine
-	durable   atomic.Uint64 // last batch number known fsync'd
-	failed    atomic.Bool   // set after ErrOutcomeUnknown: no more writes
+	batchSeq uint64        // last batch number written; owned by the writer goroutine
+	durable  atomic.Uint64 // last batch number known fsync'd
+	failed   atomic.Bool   // set after ErrOutcomeUnknown: no more writes
+
+	lastBatch int // operations in the last batch; owned by the writer goroutine
 }
 
 // Open opens (or creates) the ledger file at path and starts its writer. It refuses a file that is not a bbolt
