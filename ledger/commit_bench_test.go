@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -34,11 +35,20 @@ func BenchmarkGroupCommit(b *testing.B) {
 	}
 }
 
+// BenchmarkWriterCPU is BenchmarkGroupCommit without fsync: the writer's own work per debit (deciding, JSON
+// records, bbolt pages), which bounds throughput once the disk is fast. The ledger never runs without fsync; this
+// only splits the commit path's time into CPU and disk.
+func BenchmarkWriterCPU(b *testing.B) {
+	benchCallers(b, Options{}, 64, 0, withNoSync())
+}
+
 // benchCallers runs b.N debits from `callers` goroutines, each waiting `think` between its debits.
-func benchCallers(b *testing.B, opts Options, callers int, think time.Duration) {
+func benchCallers(b *testing.B, opts Options, callers int, think time.Duration, extra ...testOption) {
 	obs := &batchRecorder{}
 	opts.Observer = obs
-	l := benchLedger(b, opts)
+	l := openTest(b, append([]testOption{withOptions(opts)}, extra...)...)
+	mustWallet(b, l, "w1", "566", 0)
+	mustCredit(b, l, "w1", math.MaxInt64/2)
 	batches0, _, ops0 := obs.stats()
 	var next, done atomic.Int64
 	b.ReportAllocs()
