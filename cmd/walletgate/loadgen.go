@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/walletgate/walletgate/ledger"
 	"github.com/walletgate/walletgate/loadgen"
 	"github.com/walletgate/walletgate/mac"
 )
@@ -58,8 +59,12 @@ func loadgenCmd(ctx context.Context, args []string, stdout, stderr io.Writer, ge
 	popWallets := fs.Int("populate-wallets", 1_000_000, "with --populate: wallets")
 	popEntries := fs.Int64("populate-entries", 10_000_000, "with --populate: journal entries in all")
 	prefix := fs.String("prefix", "pw", "with --populate: wallet id prefix")
+	auditDB := fs.String("audit-db", "", "audit this ledger file offline (walletgate stopped) and print the result")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if *auditDB != "" {
+		return auditFile(ctx, *auditDB, stdout)
 	}
 	keys, err := keyCfg.keys()
 	if err != nil {
@@ -152,6 +157,31 @@ func loadgenCmd(ctx context.Context, args []string, stdout, stderr io.Writer, ge
 	}
 	if rep.Conservation != nil && !rep.Conservation.OK {
 		return errConservation
+	}
+	return nil
+}
+
+// auditFile runs the ledger's audit on a file no server holds: on a large ledger it reads every journal entry, longer
+// than the ops listener's write timeout allows GET /admin/audit.
+func auditFile(ctx context.Context, path string, stdout io.Writer) error {
+	if _, err := os.Stat(path); err != nil {
+		return usageError{err}
+	}
+	l, err := ledger.Open(path, ledger.Options{})
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	start := time.Now()
+	rep, err := l.Audit(ctx)
+	if err != nil {
+		return err
+	}
+	out, _ := json.MarshalIndent(map[string]any{"ok": rep.OK, "entries": rep.Entries, "wallets": rep.Wallets,
+		"problems": rep.Problems, "seconds": time.Since(start).Seconds()}, "", "  ")
+	fmt.Fprintf(stdout, "%s\n", out)
+	if !rep.OK {
+		return errors.New("the audit is not green")
 	}
 	return nil
 }

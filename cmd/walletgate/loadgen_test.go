@@ -116,6 +116,19 @@ func TestLoadgenPopulate(t *testing.T) {
 	if rep.Wallets != 40 || rep.Debits != 160 || rep.Entries != 200 || !rep.AuditOK || rep.DBBytes == 0 {
 		t.Errorf("populate report %+v", rep)
 	}
+	stdout.Reset()
+	if err := run(context.Background(), []string{"loadgen", "--audit-db", db}, strings.NewReader(""), &stdout, &stderr,
+		envFunc(nil)); err != nil {
+		t.Fatalf("--audit-db: %v", err)
+	}
+	var audit struct {
+		OK      bool   `json:"ok"`
+		Entries uint64 `json:"entries"`
+		Wallets int    `json:"wallets"`
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &audit); err != nil || !audit.OK || audit.Entries != 200 || audit.Wallets != 40 {
+		t.Errorf("--audit-db: %+v %v\n%s", audit, err, stdout.String())
+	}
 }
 
 func TestPickWallets(t *testing.T) {
