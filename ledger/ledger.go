@@ -51,8 +51,9 @@ type Options struct {
 	// FillWait bounds how long a batch waits, once the queue is empty, for as many operations as the previous batch
 	// had. Under load the callers of one batch come back with their next operation a few hundred microseconds after
 	// their answer, while the writer already takes the first of them: without this wait the batch is cut in two and
-	// pays two fsyncs. A lone caller is never delayed (its previous batch had one operation). Default
-	// DefaultFillWait; negative turns it off.
+	// pays two fsyncs. The wait is also never longer than the last commit took (waiting only pays while it is
+	// cheaper than the commit it saves), and a lone caller is never delayed (its previous batch had one operation).
+	// Default DefaultFillWait; negative turns it off.
 	FillWait time.Duration
 
 	// Now is the clock (UTC days for the daily limit, timestamps). Default time.Now.
@@ -89,7 +90,8 @@ type Ledger struct {
 	durable  atomic.Uint64 // last batch number known fsync'd
 	failed   atomic.Bool   // set after ErrOutcomeUnknown: no more writes
 
-	lastBatch int // operations in the last batch; owned by the writer goroutine
+	lastBatch  int           // operations in the last batch; owned by the writer goroutine
+	lastCommit time.Duration // how long the last commit took; owned by the writer goroutine
 }
 
 // Open opens (or creates) the ledger file at path and starts its writer. It refuses a file that is not a bbolt
@@ -299,7 +301,8 @@ func (l *Ledger) collect(batch []*op) []*op {
 					return batch
 				}
 				if fill == nil {
-					timer := time.NewTimer(l.opts.FillWait)
+					// Waiting saves a commit: it is worth at most what a commit costs on this disk now.
+					timer := time.NewTimer(min(l.opts.FillWait, l.lastCommit))
 					defer timer.Stop()
 					fill = timer.C
 				}
@@ -392,7 +395,8 @@ func (l *Ledger) tryCommit(ops []*op) (results []opResult, failedAt int, err err
 	}
 	start := time.Now()
 	err = tx.Commit()
-	l.observe(time.Since(start), len(ops), err)
+	l.lastCommit = time.Since(start)
+	l.observe(l.lastCommit, len(ops), err)
 	if err != nil {
 		if l.landed(batch) {
 			l.failed.Store(true)
