@@ -67,6 +67,7 @@ func (s *Server) newOpsRouter(g MetricsGatherer) *echo.Echo {
 	a.GET("/audit", s.audit)
 	a.GET("/backup", s.backup)
 	s.partnerRoutes(a)
+	s.mountPprof(e)
 	return e
 }
 

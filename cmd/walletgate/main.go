@@ -6,6 +6,7 @@
 //	walletgate wallet    create, show, credit, freeze, unfreeze, close a wallet; its statement (admin API)
 //	walletgate tx show   a switch transaction as recorded (admin API)
 //	walletgate backup    a consistent copy of the ledger file
+//	walletgate loadgen   replay signed seed samples against a running walletgate and report (see README)
 package main
 
 import (
@@ -67,6 +68,7 @@ commands:
           WALLETGATE_ADMIN_TOKEN)
   tx      show TRANSACTION_REFERENCE (admin API)
   backup  --out FILE: a consistent copy of the ledger, from the running server (or --db FILE when stopped)
+  loadgen load a running walletgate with signed seed samples; report latency, codes and conservation
 
 "walletgate <command> -h" lists a command's flags.`
 
@@ -88,6 +90,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return tx(ctx, args[1:], stdout, stderr, getenv)
 	case "backup":
 		return backup(ctx, args[1:], stdout, stderr, getenv)
+	case "loadgen":
+		return loadgenCmd(ctx, args[1:], stdout, stderr, getenv)
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, usage)
 		return nil
