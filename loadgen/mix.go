@@ -35,7 +35,7 @@ var kinds = []struct {
 	{KindInsufficient, 4},
 	{KindReplay, 3},
 	{KindReversal, 3},
-	{KindEnquiry, 0}, // off by default: a server without /enquiry answers 404
+	{KindEnquiry, 0}, // off by default, so the default load is all money-moving messages; --mix enquiry=N adds them
 }
 
 // Kinds lists the known kinds in report order.
