@@ -141,8 +141,12 @@ func Open(path string, opts Options) (*Ledger, error) {
 		}
 	}
 	existed := false
-	if st, err := os.Stat(path); err == nil && st.Size() > 0 {
+	if st, err := os.Stat(path); err == nil {
 		existed = true
+		if st.Mode().IsRegular() && st.Size() == 0 {
+			// Only a missing file makes a new ledger: a ledger wiped to zero bytes must not come back empty.
+			return nil, fmt.Errorf("ledger open %s: %w: the file is empty (0 bytes); remove it to start a new ledger", path, ErrCorrupt)
+		}
 	}
 	if existed {
 		// A file shorter than its pages would make bbolt fault on the mapping (SIGBUS), which no recover catches.
