@@ -127,9 +127,9 @@ const ReadyProbeWait = time.Second
 // errWritesFailing is Ready's answer while commits fail. It never carries the device's own error text.
 var errWritesFailing = fmt.Errorf("%w: writes are failing", ErrStorage)
 
-// Open opens (or creates) the ledger file at path and starts its writer. It refuses a file that is not a bbolt
-// database or is a bbolt database without walletgate's format marker, and never rewrites such a file. When another
-// process holds the file, Open fails after Options.OpenTimeout.
+// Open opens (or creates) the ledger file at path and starts its writer. Only a missing file is created; an existing
+// file that is empty (0 bytes), is not a bbolt database, or is a bbolt database without walletgate's format marker is
+// refused and never rewritten. When another process holds the file, Open fails after Options.OpenTimeout.
 func Open(path string, opts Options) (*Ledger, error) {
 	if opts.OpenTimeout <= 0 {
 		opts.OpenTimeout = 3 * time.Second
