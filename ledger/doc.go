@@ -30,12 +30,22 @@
 //
 // Failures: when a write fails before the commit point, nothing is applied and every operation of the batch gets
 // ErrStorage. When bbolt reports a failed commit whose meta page may already be written, the outcome is unknown:
-// the operations get ErrOutcomeUnknown and the ledger refuses further writes until it is reopened. Ready reports
-// ErrStorage while commits fail (it confirms with a probe write of its own) and nil again once a write succeeds.
+// the operations get ErrOutcomeUnknown and the ledger refuses further writes until it is reopened.
 //
-// Files: Open refuses, and never writes to, a file that is not a bbolt database (an error), a bbolt database
-// without walletgate's format marker (ErrNotLedger), or a damaged one: shorter than its meta page says, or failing
-// bbolt's consistency check (ErrCorrupt). A file held by another process fails after Options.OpenTimeout.
+// Readiness: Ready reports ErrStorage while commits fail and nil again once a write succeeds. After a failed commit
+// it confirms with a probe write of its own: a scratch value one page larger than all the file's free and pending
+// pages (at least 4 pages, at most 4 MiB), which bbolt must place past the file's high-water mark, so that on a full
+// disk the probe fails as the real commits do; a second commit deletes the value and its pages go back to the
+// freelist. The probe runs only while commits fail, so a healthy ledger never grows for it. A probe cannot prove
+// that every real batch fits (one larger than 4 MiB, or a fault that hits only some pages): when a real commit fails
+// although a probe succeeded since the last successful real commit, Ready reports ErrStorage without probing until
+// ReadyHold has passed since the last real failure. Without traffic it then probes again, so readiness comes back on
+// its own once the fault is gone; a real commit that succeeds clears everything at once.
+//
+// Files: only a missing file becomes a new ledger. Open refuses, and never writes to, a file that is not a bbolt
+// database (an error), a bbolt database without walletgate's format marker (ErrNotLedger), or a damaged one: empty
+// (0 bytes), shorter than its meta page says, or failing bbolt's consistency check (ErrCorrupt). A file held by
+// another process fails after Options.OpenTimeout.
 //
 // Outbox: with Options.Route set, every new switch decision that partners must hear about (a debit approved or
 // declined, a reversal that moved money, a lien debit that moved money or was declined) writes one outbox record

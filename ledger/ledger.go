@@ -80,6 +80,11 @@ type Options struct {
 	// storage failure with nothing committed. It exists to inject faults in tests (a full disk, a failing device).
 	BeforeCommit func() error
 
+	// BeforeProbeCommit, when set, is called instead of BeforeCommit before the commit of a batch made only of
+	// Ready's probe writes, so that a test can fail real commits and let probes through (or the reverse). Nil:
+	// BeforeCommit is called for probes too.
+	BeforeProbeCommit func() error
+
 	// Route names the partners that receive an event, for the durable outbox (see Event). Nil: nothing is enqueued.
 	Route Route
 }
@@ -118,6 +123,7 @@ type Ledger struct {
 	writeFailing atomic.Bool
 	probeMu      sync.Mutex
 	probing      *readyProbe // the probe write in flight, if any
+	health       writeHealth // whether probes are trusted (ready.go)
 
 	lastBatch  int           // operations in the last batch; owned by the writer goroutine
 	lastCommit time.Duration // how long the last commit took; owned by the writer goroutine
@@ -135,9 +141,9 @@ const ReadyProbeWait = time.Second
 // errWritesFailing is Ready's answer while commits fail. It never carries the device's own error text.
 var errWritesFailing = fmt.Errorf("%w: writes are failing", ErrStorage)
 
-// Open opens (or creates) the ledger file at path and starts its writer. It refuses a file that is not a bbolt
-// database or is a bbolt database without walletgate's format marker, and never rewrites such a file. When another
-// process holds the file, Open fails after Options.OpenTimeout.
+// Open opens (or creates) the ledger file at path and starts its writer. Only a missing file is created; an existing
+// file that is empty (0 bytes), is not a bbolt database, or is a bbolt database without walletgate's format marker is
+// refused and never rewritten. When another process holds the file, Open fails after Options.OpenTimeout.
 func Open(path string, opts Options) (*Ledger, error) {
 	if opts.OpenTimeout <= 0 {
 		opts.OpenTimeout = 3 * time.Second
@@ -158,8 +164,12 @@ func Open(path string, opts Options) (*Ledger, error) {
 		}
 	}
 	existed := false
-	if st, err := os.Stat(path); err == nil && st.Size() > 0 {
+	if st, err := os.Stat(path); err == nil {
 		existed = true
+		if st.Mode().IsRegular() && st.Size() == 0 {
+			// Only a missing file makes a new ledger: a ledger wiped to zero bytes must not come back empty.
+			return nil, fmt.Errorf("ledger open %s: %w: the file is empty (0 bytes); remove it to start a new ledger", path, ErrCorrupt)
+		}
 	}
 	if existed {
 		// A file shorter than its pages would make bbolt fault on the mapping (SIGBUS), which no recover catches.
@@ -328,10 +338,14 @@ func (l *Ledger) Close() error {
 // not failing its commits. It returns ErrClosed, ErrOutcomeUnknown, or an error wrapping ErrStorage.
 //
 // After a commit failed with nothing committed (a full disk, a failing device), Ready does not trust a single
-// failure either way: it makes a probe write of its own (an empty commit, one at a time however many callers ask),
-// waits up to ReadyProbeWait for it, and reports ready only when that write succeeded. So a transient failure that
-// is already over does not flip readiness, failing writes keep it not ready however rarely the switch sends, and the
-// first successful commit (the probe's or a real one) makes it ready again. A healthy ledger never probes.
+// failure either way: it makes a probe write of its own (one at a time however many callers ask), waits up to
+// ReadyProbeWait for it, and reports ready only when that write succeeded. The probe writes a scratch value larger
+// than all the file's free pages, so it commits only if the file can take new pages, as a real commit on a full disk
+// must; after it succeeded, a second commit deletes the value. So a transient failure that is already over does not
+// flip readiness, failing writes keep it not ready however rarely the switch sends, and the first successful commit
+// (a probe's or a real one) makes it ready again. When a real commit fails although a probe succeeded since the last
+// successful real commit, the probe is not trusted: Ready reports not ready, without probing, until ReadyHold has
+// passed since the last real failure. A healthy ledger never probes.
 func (l *Ledger) Ready() error {
 	l.mu.RLock()
 	closed := l.closed
@@ -342,6 +356,9 @@ func (l *Ledger) Ready() error {
 	case l.failed.Load():
 		return ErrOutcomeUnknown
 	case l.writeFailing.Load():
+		if l.held() {
+			return errWritesFailing
+		}
 		return l.probe()
 	}
 	return nil
@@ -355,7 +372,10 @@ func (l *Ledger) probe() error {
 		p = &readyProbe{done: make(chan struct{})}
 		l.probing = p
 		go func() {
-			_, err := submit(context.Background(), l, func(*wtx) (struct{}, error) { return struct{}{}, nil })
+			_, err := submit(probeContext(), l, probeWrite)
+			if err == nil {
+				_, _ = submit(probeContext(), l, probeCleanup) // its failure is the next Ready's business
+			}
 			l.probeMu.Lock()
 			p.err = err
 			l.probing = nil
@@ -511,7 +531,7 @@ func (l *Ledger) commit(ops []*op) {
 			return
 		}
 		results, failedAt, err := l.tryCommit(live)
-		l.writeFailing.Store(err != nil && !errors.Is(err, ErrOutcomeUnknown))
+		l.noteCommit(live, err)
 		switch {
 		case err == nil:
 			for i, o := range live {
@@ -561,7 +581,11 @@ func (l *Ledger) tryCommit(ops []*op) (results []opResult, failedAt int, err err
 		_ = tx.Rollback()
 		return nil, -1, fmt.Errorf("%w: %v", ErrStorage, err)
 	}
-	if hook := l.opts.BeforeCommit; hook != nil {
+	hook := l.opts.BeforeCommit
+	if l.opts.BeforeProbeCommit != nil && probesOnly(ops) {
+		hook = l.opts.BeforeProbeCommit
+	}
+	if hook != nil {
 		if err := hook(); err != nil {
 			_ = tx.Rollback()
 			l.observe(0, len(ops), err)

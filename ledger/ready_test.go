@@ -5,6 +5,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // faultyDisk is a BeforeCommit hook that fails the next n commits (n < 0: all of them until cleared) and counts the
@@ -34,7 +35,8 @@ func (d *faultyDisk) hook() error {
 // to answer Ready.
 func TestReadyWhileWritesFail(t *testing.T) {
 	disk := &faultyDisk{}
-	l := openTest(t, withOptions(Options{BeforeCommit: disk.hook}))
+	clock := newFakeClock(time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC))
+	l := openTest(t, withOptions(Options{BeforeCommit: disk.hook, Now: clock.Now}))
 	mustWallet(t, l, "w1", "566", 0)
 	mustCredit(t, l, "w1", 1_000)
 
@@ -90,6 +92,12 @@ func TestReadyWhileWritesFail(t *testing.T) {
 
 	t.Run("ready again once a write succeeds", func(t *testing.T) {
 		disk.fail.Store(0)
+		// A probe succeeded (above) and real commits failed after it: the probe is not trusted for ReadyHold.
+		clock.Advance(ReadyHold - time.Millisecond)
+		if err := l.Ready(); !errors.Is(err, ErrStorage) {
+			t.Errorf("Ready within ReadyHold of a real failure that followed a good probe = %v, want ErrStorage", err)
+		}
+		clock.Advance(time.Millisecond)
 		if err := l.Ready(); err != nil {
 			t.Fatalf("Ready after the fault cleared = %v", err)
 		}

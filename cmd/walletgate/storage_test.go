@@ -54,6 +54,9 @@ func TestServeRefusesDamagedLedger(t *testing.T) {
 		}, []string{"damaged", "restore it from a backup"}},
 		{"ledger truncated", func() []byte { return bytes.Clone(ledgerBytes[:len(ledgerBytes)/2]) },
 			[]string{"damaged", "truncated"}},
+		// A ledger wiped to zero bytes is not a missing file: starting a new, empty ledger there would lose every wallet.
+		{"empty file (0 bytes)", func() []byte { return []byte{} },
+			[]string{"empty (0 bytes)", "remove it to start a new ledger"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
