@@ -103,13 +103,22 @@ func (l *Ledger) Replay(ctx context.Context, requestID string, fingerprint [32]b
 // ErrRequestConflict (requestId reused with another fingerprint; nothing stored) and *FieldError for inputs
 // the server should have refused.
 func (l *Ledger) Debit(ctx context.Context, d DebitRequest) (Answer, error) {
-	if err := d.Envelope.validate(); err != nil {
+	if err := validateCharge(d.Envelope, d.Amount, d.Fee); err != nil {
 		return Answer{}, err
 	}
-	if _, ok := addChecked(d.Amount, d.Fee); !ok || d.Amount <= 0 || d.Fee < 0 {
-		return Answer{}, &FieldError{Field: "amount", Reason: "positive amount, non-negative fee, no overflow"}
-	}
 	return writeOp(ctx, l, func(w *wtx) (Answer, error) { return w.debit(&d) })
+}
+
+// validateCharge refuses what the server should have refused for a message that takes Amount plus Fee from a
+// wallet now or later (a debit, a place-lien).
+func validateCharge(env Envelope, amount, fee int64) error {
+	if err := env.validate(); err != nil {
+		return err
+	}
+	if _, ok := addChecked(amount, fee); !ok || amount <= 0 || fee < 0 {
+		return &FieldError{Field: "amount", Reason: "positive amount, non-negative fee, no overflow"}
+	}
+	return nil
 }
 
 // Reverse decides a reversal in the writer; errors as for Debit.
@@ -139,7 +148,13 @@ func (w *wtx) replayed(env Envelope) (Answer, bool, error) {
 
 // decide remembers a new transaction's decision under its reference, then answers the message.
 func (w *wtx) decide(ns byte, rec *txnRecord, env Envelope, decline error) (Answer, error) {
-	rec.State, rec.Decline = StateApproved, declineName(decline)
+	return w.decideAs(ns, rec, env, decline, StateApproved)
+}
+
+// decideAs is decide for a transaction whose approval is stored with the state approved (a place-lien is
+// StateHeld).
+func (w *wtx) decideAs(ns byte, rec *txnRecord, env Envelope, decline error, approved string) (Answer, error) {
+	rec.State, rec.Decline = approved, declineName(decline)
 	if decline != nil {
 		rec.State = StateDeclined
 	}
@@ -202,15 +217,8 @@ func (w *wtx) debit(d *DebitRequest) (Answer, error) {
 				wal.Day, wal.DayDebited = today, 0
 			}
 			wal.DayDebited += d.Amount // cannot overflow: decideDebit checked it against the limit or the balance
-			postings := []Posting{
-				{Account: walletAccount(wal.ID), Amount: -(d.Amount + d.Fee)},
-				{Account: systemAccount(SettlementAccount, wal.Currency), Amount: d.Amount},
-			}
-			if d.Fee > 0 {
-				postings = append(postings, Posting{Account: systemAccount(FeeIncomeAccount, wal.Currency), Amount: d.Fee})
-			}
 			seq, err := w.post(&Entry{Kind: KindDebit, Reference: d.Reference, Currency: wal.Currency,
-				Narration: narration(d.Details), Postings: postings}, wal)
+				Narration: narration(d.Details), Postings: chargePostings(wal, d.Amount, d.Fee)}, wal)
 			switch {
 			case errors.Is(err, ErrOverflow):
 				decline = ErrOverflow
@@ -241,16 +249,23 @@ func decideDebit(wal *walletRecord, currency string, amount, fee int64, today st
 	if wal.Balance-wal.Held < total {
 		return ErrInsufficientFunds
 	}
-	if wal.DailyDebitLimit > 0 {
-		used := int64(0)
-		if wal.Day == today {
-			used = wal.DayDebited
-		}
-		if after, ok := addChecked(used, amount); !ok || after > wal.DailyDebitLimit {
-			return ErrLimitExceeded
-		}
+	if !withinLimit(wal, amount, today) {
+		return ErrLimitExceeded
 	}
 	return nil
+}
+
+// chargePostings takes amount plus fee from the wallet: the amount to settlement, the fee, if any, to fee income.
+// A debit and a lien debit move money the same way.
+func chargePostings(wal *walletRecord, amount, fee int64) []Posting {
+	postings := []Posting{
+		{Account: walletAccount(wal.ID), Amount: -(amount + fee)},
+		{Account: systemAccount(SettlementAccount, wal.Currency), Amount: amount},
+	}
+	if fee > 0 {
+		postings = append(postings, Posting{Account: systemAccount(FeeIncomeAccount, wal.Currency), Amount: fee})
+	}
+	return postings
 }
 
 func (w *wtx) reverse(r *ReversalRequest) (Answer, error) {
