@@ -138,16 +138,16 @@ func (w *wtx) placeLien(p *LienPlaceRequest) (Answer, error) {
 	if err != nil {
 		return Answer{}, err
 	}
+	rec := &txnRecord{Kind: KindLien, Reference: p.Reference, RequestID: p.RequestID, WalletID: p.WalletID,
+		Currency: p.Currency, Amount: p.Amount, Fee: p.Fee, CreatedAt: w.now.UnixNano(), Details: detailsOrNil(p.Details)}
 	if prev != nil && prev.State != StateTombstone {
 		// Placed before under another requestId: answer that decision, hold nothing more.
-		if prev.WalletID != p.WalletID || prev.Amount != p.Amount || prev.Fee != p.Fee || prev.Currency != p.Currency {
+		if !prev.sameMessage(rec) {
 			return w.answer(p.Envelope, ErrReferenceConflict)
 		}
 		return w.answer(p.Envelope, declineByName(prev.Decline))
 	}
 
-	rec := &txnRecord{Kind: KindLien, Reference: p.Reference, RequestID: p.RequestID, WalletID: p.WalletID,
-		Currency: p.Currency, Amount: p.Amount, Fee: p.Fee, CreatedAt: w.now.UnixNano(), Details: detailsOrNil(p.Details)}
 	if prev != nil { // tombstone: the switch released the lien before it arrived
 		return w.decideAs(nsLien, rec, p.Envelope, ErrAlreadyReversed, StateHeld)
 	}
@@ -183,17 +183,16 @@ func (w *wtx) debitLien(c *LienDebitRequest) (Answer, error) {
 	if err != nil {
 		return Answer{}, err
 	}
+	rec := &txnRecord{Kind: KindLienDebit, Reference: c.Reference, RequestID: c.RequestID, WalletID: c.WalletID,
+		Currency: c.Currency, Amount: c.Amount, Fee: c.Fee, Original: c.Original, CreatedAt: w.now.UnixNano(),
+		Details: detailsOrNil(c.Details)}
 	if prev != nil {
 		// The switch re-sends a lien debit until it is answered: the same reference gets the same decision.
-		if prev.WalletID != c.WalletID || prev.Amount != c.Amount || prev.Fee != c.Fee || prev.Currency != c.Currency ||
-			prev.Original != c.Original {
+		if !prev.sameMessage(rec) {
 			return w.answer(c.Envelope, ErrReferenceConflict)
 		}
 		return w.answer(c.Envelope, declineByName(prev.Decline))
 	}
-	rec := &txnRecord{Kind: KindLienDebit, Reference: c.Reference, RequestID: c.RequestID, WalletID: c.WalletID,
-		Currency: c.Currency, Amount: c.Amount, Fee: c.Fee, Original: c.Original, CreatedAt: w.now.UnixNano(),
-		Details: detailsOrNil(c.Details)}
 	decline, err := w.applyLienDebit(c, rec)
 	if err != nil {
 		return Answer{}, err

@@ -189,10 +189,12 @@ func (w *wtx) debit(d *DebitRequest) (Answer, error) {
 	if err != nil {
 		return Answer{}, err
 	}
+	rec := &txnRecord{Kind: KindDebit, Reference: d.Reference, RequestID: d.RequestID, WalletID: d.WalletID,
+		Currency: d.Currency, Amount: d.Amount, Fee: d.Fee, CreatedAt: w.now.UnixNano(), Details: detailsOrNil(d.Details)}
 	if prev != nil && prev.State != StateTombstone {
 		// The reference was decided before under another requestId: answer that decision, move nothing.
 		switch {
-		case prev.WalletID != d.WalletID || prev.Amount != d.Amount || prev.Fee != d.Fee || prev.Currency != d.Currency:
+		case !prev.sameMessage(rec):
 			return w.answer(d.Envelope, ErrReferenceConflict)
 		case prev.State == StateReversed:
 			return w.answer(d.Envelope, ErrAlreadyReversed)
@@ -200,8 +202,6 @@ func (w *wtx) debit(d *DebitRequest) (Answer, error) {
 		return w.answer(d.Envelope, declineByName(prev.Decline))
 	}
 
-	rec := &txnRecord{Kind: KindDebit, Reference: d.Reference, RequestID: d.RequestID, WalletID: d.WalletID,
-		Currency: d.Currency, Amount: d.Amount, Fee: d.Fee, CreatedAt: w.now.UnixNano(), Details: detailsOrNil(d.Details)}
 	var decline error
 	if prev != nil { // tombstone: its reversal arrived first (CONTRACT 1.7)
 		decline = ErrAlreadyReversed
@@ -230,6 +230,14 @@ func (w *wtx) debit(d *DebitRequest) (Answer, error) {
 		}
 	}
 	return w.decide(nsDebit, rec, d.Envelope, decline)
+}
+
+// sameMessage reports whether a transaction decided before under this reference was asked for with the same
+// body as the new record rec: a repeat gets the decision already taken, anything else is a reference conflict.
+// Fields a kind does not have are zero on both sides (a reversal's Fee, a debit's Original).
+func (t *txnRecord) sameMessage(rec *txnRecord) bool {
+	return t.WalletID == rec.WalletID && t.Currency == rec.Currency && t.Amount == rec.Amount && t.Fee == rec.Fee &&
+		t.Original == rec.Original
 }
 
 // decideDebit applies CONTRACT 1.6 in order: wallet (14), status (57), currency (12), funds (51), daily limit (61).
@@ -276,16 +284,16 @@ func (w *wtx) reverse(r *ReversalRequest) (Answer, error) {
 	if err != nil {
 		return Answer{}, err
 	}
+	rec := &txnRecord{Kind: KindReversal, Reference: r.Reference, RequestID: r.RequestID, WalletID: r.WalletID,
+		Currency: r.Currency, Amount: r.Amount, Original: r.Original, CreatedAt: w.now.UnixNano(),
+		Details: detailsOrNil(r.Details)}
 	if prev != nil {
-		if prev.WalletID != r.WalletID || prev.Amount != r.Amount || prev.Currency != r.Currency || prev.Original != r.Original {
+		if !prev.sameMessage(rec) {
 			return w.answer(r.Envelope, ErrReferenceConflict)
 		}
 		return w.answer(r.Envelope, declineByName(prev.Decline))
 	}
 
-	rec := &txnRecord{Kind: KindReversal, Reference: r.Reference, RequestID: r.RequestID, WalletID: r.WalletID,
-		Currency: r.Currency, Amount: r.Amount, Original: r.Original, CreatedAt: w.now.UnixNano(),
-		Details: detailsOrNil(r.Details)}
 	decline, err := w.applyReversal(r, rec)
 	if err != nil {
 		return Answer{}, err
