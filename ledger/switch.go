@@ -93,7 +93,14 @@ func (l *Ledger) Replay(ctx context.Context, requestID string, fingerprint [32]b
 		return Answer{}, fmt.Errorf("%w: replay: %v", ErrStorage, err)
 	case rec == nil || rec.batch > l.durable.Load():
 		return Answer{}, ErrNotRecorded
-	case rec.fingerprint != fingerprint:
+	}
+	return rec.answer(fingerprint)
+}
+
+// answer is the stored answer for a repeat of the requestId with fingerprint fp, or ErrRequestConflict. The
+// response is the record's own copy (decodeRequestRecord took it out of the file), handed over as it is.
+func (rec *requestRecord) answer(fp [32]byte) (Answer, error) {
+	if rec.fingerprint != fp {
 		return Answer{}, ErrRequestConflict
 	}
 	return Answer{Response: rec.response, Outcome: Outcome{Decline: declineByName(rec.decline)}, Replayed: true}, nil
@@ -140,10 +147,12 @@ func (w *wtx) replayed(env Envelope) (Answer, bool, error) {
 		return Answer{}, true, err
 	case rec == nil:
 		return w.replayedPending(env) // an enquiry's record may still be on its way (enquiry.go)
-	case rec.fingerprint != env.Fingerprint:
-		return Answer{}, true, business(ErrRequestConflict)
 	}
-	return Answer{Response: rec.response, Outcome: Outcome{Decline: declineByName(rec.decline)}, Replayed: true}, true, nil
+	a, err := rec.answer(env.Fingerprint)
+	if err != nil {
+		return Answer{}, true, business(err)
+	}
+	return a, true, nil
 }
 
 // decide remembers a new transaction's decision under its reference, then answers the message.
