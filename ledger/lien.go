@@ -212,8 +212,7 @@ func (w *wtx) applyLienDebit(c *LienDebitRequest, rec *txnRecord) (decline error
 		if c.Amount == 0 {
 			// A release of a lien never seen is the switch reversing a place-lien that timed out: remember the
 			// reference so that the place-lien, if it is still on its way, holds nothing (as for reversals).
-			tomb := &txnRecord{Kind: KindLien, Reference: c.Original, State: StateTombstone, CreatedAt: w.now.UnixNano()}
-			if err := w.putTxn(nsLien, tomb); err != nil {
+			if err := w.putTombstone(nsLien, KindLien, c.Original); err != nil {
 				return nil, err
 			}
 		}

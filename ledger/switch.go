@@ -319,8 +319,7 @@ func (w *wtx) applyReversal(r *ReversalRequest, rec *txnRecord) (decline error, 
 	switch {
 	case orig == nil:
 		// Remember the reference, so that the debit, if it is still on its way, is declined (CONTRACT 1.7).
-		tomb := &txnRecord{Kind: KindDebit, Reference: r.Original, State: StateTombstone, CreatedAt: w.now.UnixNano()}
-		if err := w.putTxn(nsDebit, tomb); err != nil {
+		if err := w.putTombstone(nsDebit, KindDebit, r.Original); err != nil {
 			return nil, err
 		}
 		return ErrOriginalNotFound, nil
@@ -381,6 +380,11 @@ func (w *wtx) applyReversal(r *ReversalRequest, rec *txnRecord) (decline error, 
 		orig.State, orig.FeeReversed = StateReversed, true
 	}
 	return nil, w.putTxn(nsDebit, orig)
+}
+
+// putTombstone remembers ref, in namespace ns, as a transaction of kind that was undone before it arrived.
+func (w *wtx) putTombstone(ns byte, kind, ref string) error {
+	return w.putTxn(ns, &txnRecord{Kind: kind, Reference: ref, State: StateTombstone, CreatedAt: w.now.UnixNano()})
 }
 
 func detailsOrNil(d Details) *Details {
