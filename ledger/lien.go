@@ -124,6 +124,7 @@ func (l *Ledger) DebitLien(ctx context.Context, c LienDebitRequest) (Answer, err
 	if err := c.Envelope.validate(); err != nil {
 		return Answer{}, err
 	}
+	// Not validateCharge: an amount of 0 is a release, not a malformed charge.
 	if _, ok := addChecked(c.Amount, c.Fee); !ok || c.Amount < 0 || c.Fee < 0 {
 		return Answer{}, &FieldError{Field: "amount", Reason: "non-negative amount and fee, no overflow"}
 	}
