@@ -118,13 +118,11 @@ func (l *Ledger) HoldCashout(ctx context.Context, n NewCashout) (Cashout, error)
 		return Cashout{}, err
 	}
 	return writeOp(ctx, l, func(w *wtx) (Cashout, error) {
-		b := w.tx.Bucket(bucketCashouts)
-		var prev cashoutRecord
-		found, err := getJSON(b, []byte(n.Reference), &prev)
+		prev, err := w.cashout(n.Reference)
 		if err != nil {
 			return Cashout{}, err
 		}
-		if found {
+		if prev != nil {
 			if prev.WalletID != n.WalletID || prev.Amount != n.Amount || prev.Phone != n.Phone ||
 				prev.FirstName != n.FirstName || prev.LastName != n.LastName {
 				return Cashout{}, business(ErrCashoutConflict)
@@ -159,7 +157,7 @@ func (l *Ledger) HoldCashout(ctx context.Context, n NewCashout) (Cashout, error)
 		now := w.now.UnixNano()
 		rec := cashoutRecord{WalletID: n.WalletID, Currency: wal.Currency, Amount: n.Amount, Phone: n.Phone,
 			FirstName: n.FirstName, LastName: n.LastName, State: CashoutHeld, CreatedAt: now, UpdatedAt: now}
-		return rec.snapshot(n.Reference), putJSON(b, []byte(n.Reference), rec)
+		return rec.snapshot(n.Reference), w.putCashout(n.Reference, &rec)
 	})
 }
 
@@ -173,13 +171,11 @@ func (l *Ledger) SettleCashout(ctx context.Context, reference string, credited b
 		want = CashoutCompleted
 	}
 	return writeOp(ctx, l, func(w *wtx) (Cashout, error) {
-		b := w.tx.Bucket(bucketCashouts)
-		var rec cashoutRecord
-		found, err := getJSON(b, []byte(reference), &rec)
+		rec, err := w.cashout(reference)
 		switch {
 		case err != nil:
 			return Cashout{}, err
-		case !found:
+		case rec == nil:
 			return Cashout{}, business(ErrCashoutNotFound)
 		case rec.State == want:
 			return rec.snapshot(reference), nil
@@ -221,26 +217,24 @@ func (l *Ledger) SettleCashout(ctx context.Context, reference string, credited b
 		if message != "" {
 			rec.Message = cut(message, MaxPartnerMessage)
 		}
-		return rec.snapshot(reference), putJSON(b, []byte(reference), rec)
+		return rec.snapshot(reference), w.putCashout(reference, rec)
 	})
 }
 
 // NoteCashout stores the partner's latest message on a held cash-out (why its outcome is still unknown).
 func (l *Ledger) NoteCashout(ctx context.Context, reference, message string) (Cashout, error) {
 	return writeOp(ctx, l, func(w *wtx) (Cashout, error) {
-		b := w.tx.Bucket(bucketCashouts)
-		var rec cashoutRecord
-		found, err := getJSON(b, []byte(reference), &rec)
+		rec, err := w.cashout(reference)
 		switch {
 		case err != nil:
 			return Cashout{}, err
-		case !found:
+		case rec == nil:
 			return Cashout{}, business(ErrCashoutNotFound)
 		case rec.State != CashoutHeld || rec.Message == cut(message, MaxPartnerMessage):
 			return rec.snapshot(reference), nil
 		}
 		rec.Message, rec.UpdatedAt = cut(message, MaxPartnerMessage), w.now.UnixNano()
-		return rec.snapshot(reference), putJSON(b, []byte(reference), rec)
+		return rec.snapshot(reference), w.putCashout(reference, rec)
 	})
 }
 
@@ -248,12 +242,11 @@ func (l *Ledger) NoteCashout(ctx context.Context, reference, message string) (Ca
 func (l *Ledger) Cashout(ctx context.Context, reference string) (Cashout, error) {
 	var out Cashout
 	err := l.view(func(r *rtx) error {
-		var rec cashoutRecord
-		found, err := getJSON(r.tx.Bucket(bucketCashouts), []byte(reference), &rec)
+		rec, err := r.cashout(reference)
 		if err != nil {
 			return err
 		}
-		if !found {
+		if rec == nil {
 			return ErrCashoutNotFound
 		}
 		out = rec.snapshot(reference)
@@ -305,4 +298,18 @@ func (l *Ledger) heldCashouts() (out []Cashout, indexed bool, err error) {
 		})
 	})
 	return out, indexed, err
+}
+
+// cashout reads the cash-out under reference: nil when there is none.
+func (r *rtx) cashout(reference string) (*cashoutRecord, error) {
+	var rec cashoutRecord
+	ok, err := getJSON(r.tx.Bucket(bucketCashouts), []byte(reference), &rec)
+	if !ok || err != nil {
+		return nil, err
+	}
+	return &rec, nil
+}
+
+func (w *wtx) putCashout(reference string, rec *cashoutRecord) error {
+	return putJSON(w.tx.Bucket(bucketCashouts), []byte(reference), rec)
 }

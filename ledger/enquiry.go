@@ -69,7 +69,7 @@ func (l *Ledger) Enquire(ctx context.Context, q EnquiryRequest) (Answer, error) 
 	case prev != nil:
 		// Recorded by a batch the writer committed; if it is not yet known durable, its bytes (same fingerprint)
 		// were already answered from memory, so answering them again promises nothing new.
-		return storedAnswer(prev.fingerprint, prev.decline, prev.response, q.Fingerprint)
+		return prev.answer(q.Fingerprint)
 	}
 	var out Outcome
 	switch {
@@ -114,7 +114,7 @@ func (l *Ledger) rememberEnquiry(ctx context.Context, env Envelope, out Outcome,
 	case stored != nil:
 		// Recorded since the enquiry read the file: an enquiry with this requestId was answered and became durable
 		// meanwhile, or another message committed it.
-		return storedAnswer(stored.fingerprint, stored.decline, stored.response, env.Fingerprint)
+		return stored.answer(env.Fingerprint)
 	case !added:
 		return l.rememberEnquiryNow(ctx, env, p, out)
 	}
@@ -205,14 +205,11 @@ type pendingEnquiry struct {
 
 // answer replays p for a message with fingerprint fp: p's bytes (a copy) when they match, else ErrRequestConflict.
 func (p *pendingEnquiry) answer(fp [32]byte) (Answer, error) {
-	return storedAnswer(p.fingerprint, p.decline, p.response, fp)
-}
-
-func storedAnswer(stored [32]byte, decline string, response []byte, fp [32]byte) (Answer, error) {
-	if stored != fp {
+	if p.fingerprint != fp {
 		return Answer{}, ErrRequestConflict
 	}
-	return Answer{Response: bytes.Clone(response), Outcome: Outcome{Decline: declineByName(decline)}, Replayed: true}, nil
+	// Every repeat and the writer share p until it is durable: each answer gets its own copy.
+	return Answer{Response: bytes.Clone(p.response), Outcome: Outcome{Decline: declineByName(p.decline)}, Replayed: true}, nil
 }
 
 // record is the writer's operation for p: it stores p under requestID unless the requestId is recorded already

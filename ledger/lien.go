@@ -113,11 +113,8 @@ type LienDebitRequest struct {
 
 // PlaceLien decides a place-lien in the writer; errors as for Debit.
 func (l *Ledger) PlaceLien(ctx context.Context, p LienPlaceRequest) (Answer, error) {
-	if err := p.Envelope.validate(); err != nil {
+	if err := validateCharge(p.Envelope, p.Amount, p.Fee); err != nil {
 		return Answer{}, err
-	}
-	if _, ok := addChecked(p.Amount, p.Fee); !ok || p.Amount <= 0 || p.Fee < 0 {
-		return Answer{}, &FieldError{Field: "amount", Reason: "positive amount, non-negative fee, no overflow"}
 	}
 	return writeOp(ctx, l, func(w *wtx) (Answer, error) { return w.placeLien(&p) })
 }
@@ -127,26 +124,11 @@ func (l *Ledger) DebitLien(ctx context.Context, c LienDebitRequest) (Answer, err
 	if err := c.Envelope.validate(); err != nil {
 		return Answer{}, err
 	}
+	// Not validateCharge: an amount of 0 is a release, not a malformed charge.
 	if _, ok := addChecked(c.Amount, c.Fee); !ok || c.Amount < 0 || c.Fee < 0 {
 		return Answer{}, &FieldError{Field: "amount", Reason: "non-negative amount and fee, no overflow"}
 	}
 	return writeOp(ctx, l, func(w *wtx) (Answer, error) { return w.debitLien(&c) })
-}
-
-// decideLien remembers a lien transaction's decision under its reference with the state of an approval, then
-// answers the message.
-func (w *wtx) decideLien(ns byte, rec *txnRecord, env Envelope, decline error, approved string) (Answer, error) {
-	rec.State, rec.Decline = approved, declineName(decline)
-	if decline != nil {
-		rec.State = StateDeclined
-	}
-	if err := w.putTxn(ns, rec); err != nil {
-		return Answer{}, err
-	}
-	if err := w.enqueue(ns, rec, decline); err != nil {
-		return Answer{}, err
-	}
-	return w.answer(env, decline)
 }
 
 func (w *wtx) placeLien(p *LienPlaceRequest) (Answer, error) {
@@ -157,18 +139,18 @@ func (w *wtx) placeLien(p *LienPlaceRequest) (Answer, error) {
 	if err != nil {
 		return Answer{}, err
 	}
+	rec := &txnRecord{Kind: KindLien, Reference: p.Reference, RequestID: p.RequestID, WalletID: p.WalletID,
+		Currency: p.Currency, Amount: p.Amount, Fee: p.Fee, CreatedAt: w.now.UnixNano(), Details: detailsOrNil(p.Details)}
 	if prev != nil && prev.State != StateTombstone {
 		// Placed before under another requestId: answer that decision, hold nothing more.
-		if prev.WalletID != p.WalletID || prev.Amount != p.Amount || prev.Fee != p.Fee || prev.Currency != p.Currency {
+		if !prev.sameMessage(rec) {
 			return w.answer(p.Envelope, ErrReferenceConflict)
 		}
 		return w.answer(p.Envelope, declineByName(prev.Decline))
 	}
 
-	rec := &txnRecord{Kind: KindLien, Reference: p.Reference, RequestID: p.RequestID, WalletID: p.WalletID,
-		Currency: p.Currency, Amount: p.Amount, Fee: p.Fee, CreatedAt: w.now.UnixNano(), Details: detailsOrNil(p.Details)}
 	if prev != nil { // tombstone: the switch released the lien before it arrived
-		return w.decideLien(nsLien, rec, p.Envelope, ErrAlreadyReversed, StateHeld)
+		return w.decideAs(nsLien, rec, p.Envelope, ErrAlreadyReversed, StateHeld)
 	}
 	wal, err := w.wallet(p.WalletID)
 	if err != nil {
@@ -191,7 +173,7 @@ func (w *wtx) placeLien(p *LienPlaceRequest) (Answer, error) {
 			return Answer{}, err
 		}
 	}
-	return w.decideLien(nsLien, rec, p.Envelope, decline, StateHeld)
+	return w.decideAs(nsLien, rec, p.Envelope, decline, StateHeld)
 }
 
 func (w *wtx) debitLien(c *LienDebitRequest) (Answer, error) {
@@ -202,22 +184,21 @@ func (w *wtx) debitLien(c *LienDebitRequest) (Answer, error) {
 	if err != nil {
 		return Answer{}, err
 	}
+	rec := &txnRecord{Kind: KindLienDebit, Reference: c.Reference, RequestID: c.RequestID, WalletID: c.WalletID,
+		Currency: c.Currency, Amount: c.Amount, Fee: c.Fee, Original: c.Original, CreatedAt: w.now.UnixNano(),
+		Details: detailsOrNil(c.Details)}
 	if prev != nil {
 		// The switch re-sends a lien debit until it is answered: the same reference gets the same decision.
-		if prev.WalletID != c.WalletID || prev.Amount != c.Amount || prev.Fee != c.Fee || prev.Currency != c.Currency ||
-			prev.Original != c.Original {
+		if !prev.sameMessage(rec) {
 			return w.answer(c.Envelope, ErrReferenceConflict)
 		}
 		return w.answer(c.Envelope, declineByName(prev.Decline))
 	}
-	rec := &txnRecord{Kind: KindLienDebit, Reference: c.Reference, RequestID: c.RequestID, WalletID: c.WalletID,
-		Currency: c.Currency, Amount: c.Amount, Fee: c.Fee, Original: c.Original, CreatedAt: w.now.UnixNano(),
-		Details: detailsOrNil(c.Details)}
 	decline, err := w.applyLienDebit(c, rec)
 	if err != nil {
 		return Answer{}, err
 	}
-	return w.decideLien(nsLienDebit, rec, c.Envelope, decline, StateApproved)
+	return w.decide(nsLienDebit, rec, c.Envelope, decline)
 }
 
 // applyLienDebit decides CONTRACT 1.9 for a lien debit and moves the money; it returns the decline, or an error for
@@ -232,8 +213,7 @@ func (w *wtx) applyLienDebit(c *LienDebitRequest, rec *txnRecord) (decline error
 		if c.Amount == 0 {
 			// A release of a lien never seen is the switch reversing a place-lien that timed out: remember the
 			// reference so that the place-lien, if it is still on its way, holds nothing (as for reversals).
-			tomb := &txnRecord{Kind: KindLien, Reference: c.Original, State: StateTombstone, CreatedAt: w.now.UnixNano()}
-			if err := w.putTxn(nsLien, tomb); err != nil {
+			if err := w.putTombstone(nsLien, KindLien, c.Original); err != nil {
 				return nil, err
 			}
 		}
@@ -291,18 +271,8 @@ func (w *wtx) applyLienDebit(c *LienDebitRequest, rec *txnRecord) (decline error
 			return ErrLimitExceeded, nil
 		}
 	}
-	postings := []Posting{
-		{Account: walletAccount(wal.ID), Amount: -total},
-		{Account: systemAccount(SettlementAccount, wal.Currency), Amount: c.Amount},
-	}
-	if lien.Fee > 0 {
-		postings = append(postings, Posting{Account: systemAccount(FeeIncomeAccount, wal.Currency), Amount: lien.Fee})
-	}
-	used := int64(0)
-	if wal.Day == today {
-		used = wal.DayDebited
-	}
-	if used, ok = addChecked(used, c.Amount); !ok {
+	used, ok := addChecked(debitedOn(wal, today), c.Amount)
+	if !ok {
 		return ErrOverflow, nil
 	}
 	wal.Held -= held
@@ -310,7 +280,7 @@ func (w *wtx) applyLienDebit(c *LienDebitRequest, rec *txnRecord) (decline error
 	seq, err := w.post(&Entry{Kind: KindLienDebit, Reference: c.Reference, Currency: wal.Currency,
 		Narration: strings.TrimSpace(fmt.Sprintf("lien %s completed, hold of %d released %s", lien.Reference, held,
 			narration(c.Details))),
-		Postings: postings}, wal)
+		Postings: chargePostings(wal, c.Amount, lien.Fee)}, wal)
 	if errors.Is(err, ErrOverflow) {
 		return ErrOverflow, nil
 	}
@@ -320,10 +290,15 @@ func (w *wtx) applyLienDebit(c *LienDebitRequest, rec *txnRecord) (decline error
 	rec.Entry, rec.Day = seq, today
 	lien.State = StateCompleted
 	lien.Lien.EndedAt, lien.Lien.EndedBy, lien.Lien.Debited, lien.Lien.EndEntry = w.now.UnixNano(), c.Reference, c.Amount, seq
+	return nil, w.endLien(lien)
+}
+
+// endLien stores a lien that was completed or released and takes it out of the expiry index.
+func (w *wtx) endLien(lien *txnRecord) error {
 	if err := w.tx.Bucket(bucketLienExpiry).Delete(lienExpiryKey(lien.Lien.ExpiresAt, lien.Reference)); err != nil {
-		return nil, err
+		return err
 	}
-	return nil, w.putTxn(nsLien, lien)
+	return w.putTxn(nsLien, lien)
 }
 
 // withinLimit reports whether debiting amount more today keeps the wallet within its daily debit limit.
@@ -331,12 +306,17 @@ func withinLimit(wal *walletRecord, amount int64, today string) bool {
 	if wal.DailyDebitLimit <= 0 {
 		return true
 	}
-	used := int64(0)
-	if wal.Day == today {
-		used = wal.DayDebited
-	}
-	after, ok := addChecked(used, amount)
+	after, ok := addChecked(debitedOn(wal, today), amount)
 	return ok && after <= wal.DailyDebitLimit
+}
+
+// debitedOn is what the wallet has debited against its daily limit on day today: nothing when its counter is of
+// another day.
+func debitedOn(wal *walletRecord, today string) int64 {
+	if wal.Day != today {
+		return 0
+	}
+	return wal.DayDebited
 }
 
 // releaseLien gives a held lien's hold back to the wallet and journals it with a memo entry; by is the lien debit
@@ -354,10 +334,7 @@ func (w *wtx) releaseLien(lien *txnRecord, wal *walletRecord, reason, by string)
 	}
 	lien.State = StateReleased
 	lien.Lien.EndedAt, lien.Lien.ReleaseReason, lien.Lien.EndedBy, lien.Lien.EndEntry = w.now.UnixNano(), reason, by, seq
-	if err := w.tx.Bucket(bucketLienExpiry).Delete(lienExpiryKey(lien.Lien.ExpiresAt, lien.Reference)); err != nil {
-		return err
-	}
-	return w.putTxn(nsLien, lien)
+	return w.endLien(lien)
 }
 
 func lienExpiryKey(expires int64, ref string) []byte {

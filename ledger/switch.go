@@ -93,7 +93,14 @@ func (l *Ledger) Replay(ctx context.Context, requestID string, fingerprint [32]b
 		return Answer{}, fmt.Errorf("%w: replay: %v", ErrStorage, err)
 	case rec == nil || rec.batch > l.durable.Load():
 		return Answer{}, ErrNotRecorded
-	case rec.fingerprint != fingerprint:
+	}
+	return rec.answer(fingerprint)
+}
+
+// answer is the stored answer for a repeat of the requestId with fingerprint fp, or ErrRequestConflict. The
+// response is the record's own copy (decodeRequestRecord took it out of the file), handed over as it is.
+func (rec *requestRecord) answer(fp [32]byte) (Answer, error) {
+	if rec.fingerprint != fp {
 		return Answer{}, ErrRequestConflict
 	}
 	return Answer{Response: rec.response, Outcome: Outcome{Decline: declineByName(rec.decline)}, Replayed: true}, nil
@@ -103,13 +110,22 @@ func (l *Ledger) Replay(ctx context.Context, requestID string, fingerprint [32]b
 // ErrRequestConflict (requestId reused with another fingerprint; nothing stored) and *FieldError for inputs
 // the server should have refused.
 func (l *Ledger) Debit(ctx context.Context, d DebitRequest) (Answer, error) {
-	if err := d.Envelope.validate(); err != nil {
+	if err := validateCharge(d.Envelope, d.Amount, d.Fee); err != nil {
 		return Answer{}, err
 	}
-	if _, ok := addChecked(d.Amount, d.Fee); !ok || d.Amount <= 0 || d.Fee < 0 {
-		return Answer{}, &FieldError{Field: "amount", Reason: "positive amount, non-negative fee, no overflow"}
-	}
 	return writeOp(ctx, l, func(w *wtx) (Answer, error) { return w.debit(&d) })
+}
+
+// validateCharge refuses what the server should have refused for a message that takes Amount plus Fee from a
+// wallet now or later (a debit, a place-lien).
+func validateCharge(env Envelope, amount, fee int64) error {
+	if err := env.validate(); err != nil {
+		return err
+	}
+	if _, ok := addChecked(amount, fee); !ok || amount <= 0 || fee < 0 {
+		return &FieldError{Field: "amount", Reason: "positive amount, non-negative fee, no overflow"}
+	}
+	return nil
 }
 
 // Reverse decides a reversal in the writer; errors as for Debit.
@@ -131,15 +147,23 @@ func (w *wtx) replayed(env Envelope) (Answer, bool, error) {
 		return Answer{}, true, err
 	case rec == nil:
 		return w.replayedPending(env) // an enquiry's record may still be on its way (enquiry.go)
-	case rec.fingerprint != env.Fingerprint:
-		return Answer{}, true, business(ErrRequestConflict)
 	}
-	return Answer{Response: rec.response, Outcome: Outcome{Decline: declineByName(rec.decline)}, Replayed: true}, true, nil
+	a, err := rec.answer(env.Fingerprint)
+	if err != nil {
+		return Answer{}, true, business(err)
+	}
+	return a, true, nil
 }
 
 // decide remembers a new transaction's decision under its reference, then answers the message.
 func (w *wtx) decide(ns byte, rec *txnRecord, env Envelope, decline error) (Answer, error) {
-	rec.State, rec.Decline = StateApproved, declineName(decline)
+	return w.decideAs(ns, rec, env, decline, StateApproved)
+}
+
+// decideAs is decide for a transaction whose approval is stored with the state approved (a place-lien is
+// StateHeld).
+func (w *wtx) decideAs(ns byte, rec *txnRecord, env Envelope, decline error, approved string) (Answer, error) {
+	rec.State, rec.Decline = approved, declineName(decline)
 	if decline != nil {
 		rec.State = StateDeclined
 	}
@@ -174,10 +198,12 @@ func (w *wtx) debit(d *DebitRequest) (Answer, error) {
 	if err != nil {
 		return Answer{}, err
 	}
+	rec := &txnRecord{Kind: KindDebit, Reference: d.Reference, RequestID: d.RequestID, WalletID: d.WalletID,
+		Currency: d.Currency, Amount: d.Amount, Fee: d.Fee, CreatedAt: w.now.UnixNano(), Details: detailsOrNil(d.Details)}
 	if prev != nil && prev.State != StateTombstone {
 		// The reference was decided before under another requestId: answer that decision, move nothing.
 		switch {
-		case prev.WalletID != d.WalletID || prev.Amount != d.Amount || prev.Fee != d.Fee || prev.Currency != d.Currency:
+		case !prev.sameMessage(rec):
 			return w.answer(d.Envelope, ErrReferenceConflict)
 		case prev.State == StateReversed:
 			return w.answer(d.Envelope, ErrAlreadyReversed)
@@ -185,8 +211,6 @@ func (w *wtx) debit(d *DebitRequest) (Answer, error) {
 		return w.answer(d.Envelope, declineByName(prev.Decline))
 	}
 
-	rec := &txnRecord{Kind: KindDebit, Reference: d.Reference, RequestID: d.RequestID, WalletID: d.WalletID,
-		Currency: d.Currency, Amount: d.Amount, Fee: d.Fee, CreatedAt: w.now.UnixNano(), Details: detailsOrNil(d.Details)}
 	var decline error
 	if prev != nil { // tombstone: its reversal arrived first (CONTRACT 1.7)
 		decline = ErrAlreadyReversed
@@ -202,15 +226,8 @@ func (w *wtx) debit(d *DebitRequest) (Answer, error) {
 				wal.Day, wal.DayDebited = today, 0
 			}
 			wal.DayDebited += d.Amount // cannot overflow: decideDebit checked it against the limit or the balance
-			postings := []Posting{
-				{Account: walletAccount(wal.ID), Amount: -(d.Amount + d.Fee)},
-				{Account: systemAccount(SettlementAccount, wal.Currency), Amount: d.Amount},
-			}
-			if d.Fee > 0 {
-				postings = append(postings, Posting{Account: systemAccount(FeeIncomeAccount, wal.Currency), Amount: d.Fee})
-			}
 			seq, err := w.post(&Entry{Kind: KindDebit, Reference: d.Reference, Currency: wal.Currency,
-				Narration: narration(d.Details), Postings: postings}, wal)
+				Narration: narration(d.Details), Postings: chargePostings(wal, d.Amount, d.Fee)}, wal)
 			switch {
 			case errors.Is(err, ErrOverflow):
 				decline = ErrOverflow
@@ -222,6 +239,14 @@ func (w *wtx) debit(d *DebitRequest) (Answer, error) {
 		}
 	}
 	return w.decide(nsDebit, rec, d.Envelope, decline)
+}
+
+// sameMessage reports whether a transaction decided before under this reference was asked for with the same
+// body as the new record rec: a repeat gets the decision already taken, anything else is a reference conflict.
+// Fields a kind does not have are zero on both sides (a reversal's Fee, a debit's Original).
+func (t *txnRecord) sameMessage(rec *txnRecord) bool {
+	return t.WalletID == rec.WalletID && t.Currency == rec.Currency && t.Amount == rec.Amount && t.Fee == rec.Fee &&
+		t.Original == rec.Original
 }
 
 // decideDebit applies CONTRACT 1.6 in order: wallet (14), status (57), currency (12), funds (51), daily limit (61).
@@ -241,16 +266,23 @@ func decideDebit(wal *walletRecord, currency string, amount, fee int64, today st
 	if wal.Balance-wal.Held < total {
 		return ErrInsufficientFunds
 	}
-	if wal.DailyDebitLimit > 0 {
-		used := int64(0)
-		if wal.Day == today {
-			used = wal.DayDebited
-		}
-		if after, ok := addChecked(used, amount); !ok || after > wal.DailyDebitLimit {
-			return ErrLimitExceeded
-		}
+	if !withinLimit(wal, amount, today) {
+		return ErrLimitExceeded
 	}
 	return nil
+}
+
+// chargePostings takes amount plus fee from the wallet: the amount to settlement, the fee, if any, to fee income.
+// A debit and a lien debit move money the same way.
+func chargePostings(wal *walletRecord, amount, fee int64) []Posting {
+	postings := []Posting{
+		{Account: walletAccount(wal.ID), Amount: -(amount + fee)},
+		{Account: systemAccount(SettlementAccount, wal.Currency), Amount: amount},
+	}
+	if fee > 0 {
+		postings = append(postings, Posting{Account: systemAccount(FeeIncomeAccount, wal.Currency), Amount: fee})
+	}
+	return postings
 }
 
 func (w *wtx) reverse(r *ReversalRequest) (Answer, error) {
@@ -261,16 +293,16 @@ func (w *wtx) reverse(r *ReversalRequest) (Answer, error) {
 	if err != nil {
 		return Answer{}, err
 	}
+	rec := &txnRecord{Kind: KindReversal, Reference: r.Reference, RequestID: r.RequestID, WalletID: r.WalletID,
+		Currency: r.Currency, Amount: r.Amount, Original: r.Original, CreatedAt: w.now.UnixNano(),
+		Details: detailsOrNil(r.Details)}
 	if prev != nil {
-		if prev.WalletID != r.WalletID || prev.Amount != r.Amount || prev.Currency != r.Currency || prev.Original != r.Original {
+		if !prev.sameMessage(rec) {
 			return w.answer(r.Envelope, ErrReferenceConflict)
 		}
 		return w.answer(r.Envelope, declineByName(prev.Decline))
 	}
 
-	rec := &txnRecord{Kind: KindReversal, Reference: r.Reference, RequestID: r.RequestID, WalletID: r.WalletID,
-		Currency: r.Currency, Amount: r.Amount, Original: r.Original, CreatedAt: w.now.UnixNano(),
-		Details: detailsOrNil(r.Details)}
 	decline, err := w.applyReversal(r, rec)
 	if err != nil {
 		return Answer{}, err
@@ -287,8 +319,7 @@ func (w *wtx) applyReversal(r *ReversalRequest, rec *txnRecord) (decline error, 
 	switch {
 	case orig == nil:
 		// Remember the reference, so that the debit, if it is still on its way, is declined (CONTRACT 1.7).
-		tomb := &txnRecord{Kind: KindDebit, Reference: r.Original, State: StateTombstone, CreatedAt: w.now.UnixNano()}
-		if err := w.putTxn(nsDebit, tomb); err != nil {
+		if err := w.putTombstone(nsDebit, KindDebit, r.Original); err != nil {
 			return nil, err
 		}
 		return ErrOriginalNotFound, nil
@@ -349,6 +380,11 @@ func (w *wtx) applyReversal(r *ReversalRequest, rec *txnRecord) (decline error, 
 		orig.State, orig.FeeReversed = StateReversed, true
 	}
 	return nil, w.putTxn(nsDebit, orig)
+}
+
+// putTombstone remembers ref, in namespace ns, as a transaction of kind that was undone before it arrived.
+func (w *wtx) putTombstone(ns byte, kind, ref string) error {
+	return w.putTxn(ns, &txnRecord{Kind: kind, Reference: ref, State: StateTombstone, CreatedAt: w.now.UnixNano()})
 }
 
 func detailsOrNil(d Details) *Details {

@@ -123,13 +123,11 @@ func (l *Ledger) StartTopup(ctx context.Context, n NewTopup) (Topup, error) {
 		return Topup{}, err
 	}
 	return writeOp(ctx, l, func(w *wtx) (Topup, error) {
-		b := w.tx.Bucket(bucketTopups)
-		var prev topupRecord
-		found, err := getJSON(b, []byte(n.Reference), &prev)
+		prev, err := w.topup(n.Reference)
 		if err != nil {
 			return Topup{}, err
 		}
-		if found {
+		if prev != nil {
 			if prev.WalletID != n.WalletID || prev.Amount != n.Amount || prev.Phone != n.Phone {
 				return Topup{}, business(ErrTopupConflict)
 			}
@@ -150,7 +148,7 @@ func (l *Ledger) StartTopup(ctx context.Context, n NewTopup) (Topup, error) {
 		now := w.now.UnixNano()
 		rec := topupRecord{WalletID: n.WalletID, Currency: wal.Currency, Amount: n.Amount, Phone: n.Phone,
 			State: TopupStarted, CreatedAt: now, UpdatedAt: now}
-		return rec.snapshot(n.Reference), putJSON(b, []byte(n.Reference), rec)
+		return rec.snapshot(n.Reference), w.putTopup(n.Reference, &rec)
 	})
 }
 
@@ -158,12 +156,11 @@ func (l *Ledger) StartTopup(ctx context.Context, n NewTopup) (Topup, error) {
 func (l *Ledger) Topup(ctx context.Context, reference string) (Topup, error) {
 	var out Topup
 	err := l.view(func(r *rtx) error {
-		var rec topupRecord
-		found, err := getJSON(r.tx.Bucket(bucketTopups), []byte(reference), &rec)
+		rec, err := r.topup(reference)
 		if err != nil {
 			return err
 		}
-		if !found {
+		if rec == nil {
 			return ErrTopupNotFound
 		}
 		out = rec.snapshot(reference)
@@ -184,13 +181,11 @@ var topupTransitions = map[string][]string{
 // state already.
 func (l *Ledger) SetTopupState(ctx context.Context, reference, state, message string) (Topup, error) {
 	return writeOp(ctx, l, func(w *wtx) (Topup, error) {
-		b := w.tx.Bucket(bucketTopups)
-		var rec topupRecord
-		found, err := getJSON(b, []byte(reference), &rec)
+		rec, err := w.topup(reference)
 		switch {
 		case err != nil:
 			return Topup{}, err
-		case !found:
+		case rec == nil:
 			return Topup{}, business(ErrTopupNotFound)
 		case rec.State == state && message == "":
 			return rec.snapshot(reference), nil
@@ -209,7 +204,7 @@ func (l *Ledger) SetTopupState(ctx context.Context, reference, state, message st
 		if message != "" {
 			rec.Message = cut(message, MaxPartnerMessage)
 		}
-		return rec.snapshot(reference), putJSON(b, []byte(reference), rec)
+		return rec.snapshot(reference), w.putTopup(reference, rec)
 	})
 }
 
@@ -219,13 +214,11 @@ func (l *Ledger) SetTopupState(ctx context.Context, reference, state, message st
 // the customer's money has already left BestCash.
 func (l *Ledger) ConfirmTopup(ctx context.Context, reference string) (Topup, error) {
 	return writeOp(ctx, l, func(w *wtx) (Topup, error) {
-		b := w.tx.Bucket(bucketTopups)
-		var rec topupRecord
-		found, err := getJSON(b, []byte(reference), &rec)
+		rec, err := w.topup(reference)
 		switch {
 		case err != nil:
 			return Topup{}, err
-		case !found:
+		case rec == nil:
 			return Topup{}, business(ErrTopupNotFound)
 		case rec.State == TopupConfirmed:
 			return rec.snapshot(reference), nil
@@ -251,6 +244,20 @@ func (l *Ledger) ConfirmTopup(ctx context.Context, reference string) (Topup, err
 			return Topup{}, err
 		}
 		rec.State, rec.Entry, rec.UpdatedAt = TopupConfirmed, seq, w.now.UnixNano()
-		return rec.snapshot(reference), putJSON(b, []byte(reference), rec)
+		return rec.snapshot(reference), w.putTopup(reference, rec)
 	})
+}
+
+// topup reads the top-up under reference: nil when there is none.
+func (r *rtx) topup(reference string) (*topupRecord, error) {
+	var rec topupRecord
+	ok, err := getJSON(r.tx.Bucket(bucketTopups), []byte(reference), &rec)
+	if !ok || err != nil {
+		return nil, err
+	}
+	return &rec, nil
+}
+
+func (w *wtx) putTopup(reference string, rec *topupRecord) error {
+	return putJSON(w.tx.Bucket(bucketTopups), []byte(reference), rec)
 }

@@ -275,6 +275,9 @@ func (s *Server) getTopup(c echo.Context) error {
 	return c.JSON(http.StatusOK, viewTopup(t))
 }
 
+// maxConfirmationCode bounds the customer's confirmation code that confirm and cancel accept.
+const maxConfirmationCode = 32
+
 func (s *Server) confirmTopup(c echo.Context) (err error) {
 	if err := s.needMovements(); err != nil {
 		return err
@@ -285,8 +288,9 @@ func (s *Server) confirmTopup(c echo.Context) (err error) {
 	if err := bind(c, &in); err != nil {
 		return err
 	}
-	if in.Code == "" || len(in.Code) > 32 {
-		return apiErr(http.StatusBadRequest, "invalid_request", "code: the customer's confirmation code, 1 to 32 characters")
+	if in.Code == "" || len(in.Code) > maxConfirmationCode {
+		return apiErr(http.StatusBadRequest, "invalid_request", "code: the customer's confirmation code, 1 to %d characters",
+			maxConfirmationCode)
 	}
 	var t ledger.Topup
 	defer func() {
@@ -312,8 +316,9 @@ func (s *Server) cancelTopup(c echo.Context) (err error) {
 		if err := bind(c, &in); err != nil {
 			return err
 		}
-		if len(in.Code) > 32 {
-			return apiErr(http.StatusBadRequest, "invalid_request", "code: the customer's confirmation code, at most 32 characters")
+		if len(in.Code) > maxConfirmationCode {
+			return apiErr(http.StatusBadRequest, "invalid_request", "code: the customer's confirmation code, at most %d characters",
+				maxConfirmationCode)
 		}
 	}
 	var t ledger.Topup
