@@ -120,7 +120,9 @@ type crashRun struct {
 
 	requests, kills, settled, checkedReplays int
 	enquiriesChecked, enquiriesForgotten     int
-	lost, doubled                            int // over every statement check; the test fails unless both stay 0
+	lost, doubled                            int           // over every statement check; the test fails unless both stay 0
+	drained                                  time.Duration // how long the outbox took to drain after the last restart
+	backlog                                  int           // events pending when the drain began
 }
 
 // TestCrashRecovery builds walletgate, funds wallets over the admin API, and runs concurrent senders of unique signed
@@ -752,6 +754,9 @@ func (c *crashRun) statements(round int) {
 func (c *crashRun) report(seed uint64) {
 	count := map[string]int{}
 	for _, m := range c.msgs {
+		if m.enquiryDurable {
+			count["enquiries durable"]++
+		}
 		switch {
 		case m.route == routeReversal && m.code == "00" && m.orig.code == "00":
 			count["reversals that moved money"]++
@@ -767,10 +772,10 @@ func (c *crashRun) report(seed uint64) {
 	}
 	c.t.Logf("crash test: seed %d, kills %d, requests %d (%d unanswered at a kill, settled on re-send), debits approved %d, "+
 		"declined %d, reversals that moved money %d, liens placed %d, declined %d, completed %d, released %d, "+
-		"completions declined (51) %d, enquiries %d (replays checked %d, forgotten by a crash %d), replays checked %d, "+
-		"partner pushes %s, lost %d, doubled %d",
+		"completions declined (51) %d, enquiries %d (replays checked %d, %d proven durable, forgotten by a crash %d), replays checked %d, "+
+		"partner pushes %s, outbox drained %d events in %v after the last restart, lost %d, doubled %d",
 		seed, c.kills, c.requests, c.settled, count["debit 00"], count["debit 51"], count["reversals that moved money"],
 		count["lien/place 00"], count["lien/place 51"], count["lien completions"], count["lien releases"],
-		count["lien/debit 51"], count["enquiry 00"], c.enquiriesChecked, c.enquiriesForgotten, c.checkedReplays,
-		c.partners.summary(), c.lost, c.doubled)
+		count["lien/debit 51"], count["enquiry 00"], c.enquiriesChecked, count["enquiries durable"], c.enquiriesForgotten, c.checkedReplays,
+		c.partners.summary(), c.backlog, c.drained.Round(time.Millisecond), c.lost, c.doubled)
 }
