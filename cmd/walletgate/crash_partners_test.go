@@ -34,12 +34,13 @@ type crashPartners struct {
 	mu           sync.Mutex
 	connAccepted map[string]int      // connector transactionId -> pushes answered success
 	connRequests int                 // every connector request, DUPLICATE_ID and retries included
+	connRefused  map[string]int      // error_code of connector answers other than success -> count
 	vaAccepted   map[string]int      // virtual account transactionReference -> requests answered success
 	vaWhat       map[string][]string // virtual account transactionReference -> "path amount accountID" of each
 }
 
 func newCrashPartners(t *testing.T) *crashPartners {
-	p := &crashPartners{sim: outbound.NewSimulator(), connAccepted: map[string]int{}, vaAccepted: map[string]int{},
+	p := &crashPartners{sim: outbound.NewSimulator(), connAccepted: map[string]int{}, connRefused: map[string]int{}, vaAccepted: map[string]int{},
 		vaWhat: map[string][]string{}}
 	sim := p.sim.Handler()
 	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -67,7 +68,8 @@ func (p *crashPartners) count(path string, req, resp []byte) {
 		Amount               json.Number `json:"amount"`
 	}
 	var out struct {
-		Success bool `json:"success"`
+		Success   bool   `json:"success"`
+		ErrorCode string `json:"error_code"`
 	}
 	dec := json.NewDecoder(bytes.NewReader(req))
 	dec.UseNumber()
@@ -80,6 +82,8 @@ func (p *crashPartners) count(path string, req, resp []byte) {
 		p.connRequests++
 		if out.Success {
 			p.connAccepted[in.TransactionID]++
+		} else {
+			p.connRefused[out.ErrorCode]++
 		}
 	case strings.HasPrefix(path, outbound.SimVirtualAccountPath+"/") && out.Success:
 		p.vaAccepted[in.TransactionReference]++
@@ -115,8 +119,8 @@ func (p *crashPartners) summary() string {
 		va += n
 		vaRepeats += n - 1
 	}
-	return fmt.Sprintf("(connector %d accepted of %d requests, virtual account %d accepted, %d of them repeats after a kill)",
-		conn, p.connRequests, va, vaRepeats)
+	return fmt.Sprintf("(connector %d accepted of %d requests, others answered %v, virtual account %d accepted, %d of them repeats after a kill)",
+		conn, p.connRequests, p.connRefused, va, vaRepeats)
 }
 
 // major is a minor-unit NGN amount in major units as the partners get it (150 -> "1.50").
