@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -332,4 +333,35 @@ func (h *harness) send(path string, f *fields, m mac.Message) answer {
 		h.t.Fatalf("POST %s: HTTP %d %s", path, rec.Code, rec.Body.String())
 	}
 	return h.decode(rec)
+}
+
+// postAtOnce sends every body to route on ts at the same moment, one connection each, and returns the response
+// codes in the order of bodies ("" where no answer could be read; the error is reported on t).
+func postAtOnce(t *testing.T, ts *httptest.Server, route string, bodies [][]byte) []string {
+	t.Helper()
+	codes := make([]string, len(bodies))
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range bodies {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			resp, err := ts.Client().Post(ts.URL+route, "application/json", bytes.NewReader(bodies[i]))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer resp.Body.Close()
+			var a answer
+			if err := json.NewDecoder(resp.Body).Decode(&a); err != nil {
+				t.Error(err)
+				return
+			}
+			codes[i] = a.ResponseCode
+		}()
+	}
+	close(start)
+	wg.Wait()
+	return codes
 }

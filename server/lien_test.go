@@ -458,30 +458,7 @@ func TestConcurrentLienCompletions(t *testing.T) {
 			bodies[i] = lienDebitFields(fmt.Sprint("c", i), fmt.Sprint("C", i), "L1", w, 300).signed(h.keys, mac.LienDebit)
 		}
 	}
-	codes := make([]string, n)
-	start := make(chan struct{})
-	var wg sync.WaitGroup
-	for i := range bodies {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			resp, err := ts.Client().Post(ts.URL+"/lien/debit", "application/json", bytes.NewReader(bodies[i]))
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			defer resp.Body.Close()
-			var a answer
-			if err := json.NewDecoder(resp.Body).Decode(&a); err != nil {
-				t.Error(err)
-				return
-			}
-			codes[i] = a.ResponseCode
-		}()
-	}
-	close(start)
-	wg.Wait()
+	codes := postAtOnce(t, ts, "/lien/debit", bodies)
 	for i, c := range codes {
 		if c != "00" {
 			t.Errorf("completion %d: code %q, want 00", i, c)

@@ -593,30 +593,7 @@ func TestConcurrentDebitsNeverOverdraw(t *testing.T) {
 	for i := range bodies {
 		bodies[i] = debitFields(fmt.Sprintf("r%03d", i), fmt.Sprintf("t%03d", i), w, amount).set("transactionFee", fee).signed(h.keys, mac.Debit)
 	}
-	codes := make([]string, senders)
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for i := range bodies {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			resp, err := ts.Client().Post(ts.URL+"/debit", "application/json", bytes.NewReader(bodies[i]))
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			defer resp.Body.Close()
-			var a answer
-			if err := json.NewDecoder(resp.Body).Decode(&a); err != nil {
-				t.Error(err)
-				return
-			}
-			codes[i] = a.ResponseCode
-		}()
-	}
-	close(start)
-	wg.Wait()
+	codes := postAtOnce(t, ts, "/debit", bodies)
 	count := map[string]int{}
 	for _, c := range codes {
 		count[c]++
