@@ -109,20 +109,7 @@ func TestHostileInputsEveryRoute(t *testing.T) {
 				}
 				before := h.books(w)
 				rec := h.post(rt.path, body)
-				status := tc.status
-				if status == 0 {
-					status = http.StatusOK
-				}
-				if rec.Code != status {
-					t.Fatalf("HTTP %d %.200s, want %d", rec.Code, rec.Body, status)
-				}
-				if status != http.StatusOK {
-					if rec.Body.String() != string(formatErrorBody) {
-						t.Errorf("body %.200s, want %s", rec.Body, formatErrorBody)
-					}
-				} else if a := h.decode(rec); a.ResponseCode != tc.code {
-					t.Errorf("responseCode %s, want %s", a.ResponseCode, tc.code)
-				}
+				h.wantHostileAnswer(t, rec, tc.status, tc.code)
 				h.unchanged(t, before, []string{f.text("requestId")}, []string{f.text("transactionReference")})
 				h.wantWallet(w, ledgerBalance, held)
 			})

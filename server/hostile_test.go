@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
@@ -201,20 +202,7 @@ func TestHostileInputs(t *testing.T) {
 			}
 			before := h.books(w)
 			rec := h.post(path, body)
-			status := tc.status
-			if status == 0 {
-				status = http.StatusOK
-			}
-			if rec.Code != status {
-				t.Fatalf("HTTP %d %.200s, want %d", rec.Code, rec.Body, status)
-			}
-			if status != http.StatusOK {
-				if rec.Body.String() != string(formatErrorBody) {
-					t.Errorf("body %.200s, want %s", rec.Body, formatErrorBody)
-				}
-			} else if a := h.decode(rec); a.ResponseCode != tc.code {
-				t.Errorf("responseCode %s, want %s", a.ResponseCode, tc.code)
-			}
+			h.wantHostileAnswer(t, rec, tc.status, tc.code)
 			h.unchanged(t, before, ids[:1], ids[1:])
 		})
 	}
@@ -482,5 +470,24 @@ func TestHostileInputsOtherRoutes(t *testing.T) {
 				h.unchanged(t, before, []string{f.text("requestId")}, []string{f.text("transactionReference")})
 			})
 		}
+	}
+}
+
+// wantHostileAnswer checks the answer to a hostile message: HTTP status (0 means 200), and then either the
+// unsigned format-error body (any status but 200) or the signed answer's response code.
+func (h *harness) wantHostileAnswer(t *testing.T, rec *httptest.ResponseRecorder, status int, code string) {
+	t.Helper()
+	if status == 0 {
+		status = http.StatusOK
+	}
+	if rec.Code != status {
+		t.Fatalf("HTTP %d %.200s, want %d", rec.Code, rec.Body, status)
+	}
+	if status != http.StatusOK {
+		if rec.Body.String() != string(formatErrorBody) {
+			t.Errorf("body %.200s, want %s", rec.Body, formatErrorBody)
+		}
+	} else if a := h.decode(rec); a.ResponseCode != code {
+		t.Errorf("responseCode %s, want %s", a.ResponseCode, code)
 	}
 }
