@@ -26,7 +26,8 @@ const MaxAuditProblems = 100
 
 // Audit recomputes every account's balance from the journal in one consistent read transaction and checks that
 // every entry sums to zero, every wallet's and system account's stored balance equals the sum of its postings,
-// no wallet is negative or holds more than it has, every wallet's statement lines add up to its balance, and
+// no wallet is negative or holds more than it has, every wallet's statement chains through the journal from its
+// newest entry and adds up to its balance, and
 // each currency's accounts sum to zero.
 func (l *Ledger) Audit(ctx context.Context) (AuditReport, error) {
 	rep := AuditReport{Totals: map[string]int64{}}
@@ -48,6 +49,7 @@ func (l *Ledger) Audit(ctx context.Context) (AuditReport, error) {
 			}
 			s.Add(s, big.NewInt(amount))
 		}
+		chains := map[string]*statementChain{}
 		var lastSeq uint64
 		err := r.journal.ForEach(func(k, v []byte) error {
 			if err := ctx.Err(); err != nil {
@@ -75,6 +77,7 @@ func (l *Ledger) Audit(ctx context.Context) (AuditReport, error) {
 			if total.Sign() != 0 {
 				fail("journal entry %d (%s %s): postings sum to %s, not zero", e.Seq, e.Kind, e.Reference, total)
 			}
+			auditLink(&e, chains, fail)
 			return nil
 		})
 		if err != nil {
@@ -114,6 +117,17 @@ func (l *Ledger) Audit(ctx context.Context) (AuditReport, error) {
 			if w.Held < 0 || w.Held > w.Balance {
 				fail("wallet %s: holds %d of a balance of %d", w.ID, w.Held, w.Balance)
 			}
+			c := chains[w.ID]
+			if c == nil {
+				c = &statementChain{}
+			}
+			c.wallet = true
+			if c.last != w.Last {
+				fail("wallet %s: statement starts at entry %d, its newest entry is %d", w.ID, w.Last, c.last)
+			}
+			if c.running != w.Balance {
+				fail("wallet %s: statement ends at %d, balance is %d", w.ID, c.running, w.Balance)
+			}
 			return nil
 		})
 		if err != nil {
@@ -150,7 +164,17 @@ func (l *Ledger) Audit(ctx context.Context) (AuditReport, error) {
 				fail("currency %s: balances sum to %s, not zero", currency, t)
 			}
 		}
-		return r.auditStatements(fail)
+		ids := make([]string, 0)
+		for id, c := range chains {
+			if !c.wallet {
+				ids = append(ids, id)
+			}
+		}
+		sort.Strings(ids)
+		for _, id := range ids {
+			fail("journal entries move unknown wallet %q", id)
+		}
+		return nil
 	})
 	if err != nil {
 		return AuditReport{}, fmt.Errorf("audit: %w", err)
@@ -162,48 +186,51 @@ func (l *Ledger) Audit(ctx context.Context) (AuditReport, error) {
 	return rep, nil
 }
 
-// auditStatements checks that each wallet's statement lines chain: every line's balance is the previous line's
-// balance plus its amount, and the last one equals the wallet's balance.
-func (r *rtx) auditStatements(fail func(string, ...any)) error {
-	var (
-		current string
-		running int64
-	)
-	finish := func() {
-		if current == "" {
+// statementChain is what Audit has seen of one wallet's statement so far: its newest entry and the balance after it.
+type statementChain struct {
+	last    uint64
+	running int64
+	wallet  bool // a wallet record exists
+}
+
+// auditLink checks that entry e is linked into the statement of the wallet it concerns: it moves no other
+// wallet, its Prev is that wallet's previous entry and its Balance the previous balance plus its postings.
+func auditLink(e *Entry, chains map[string]*statementChain, fail func(string, ...any)) {
+	var moved string
+	for _, p := range e.Postings {
+		id, ok := strings.CutPrefix(p.Account, walletAccountPrefix)
+		if !ok || id == moved {
+			continue
+		}
+		if moved != "" {
+			fail("journal entry %d: moves two wallets, %s and %s", e.Seq, moved, id)
 			return
 		}
-		w, err := r.wallet(current)
-		if err != nil || w == nil {
-			fail("statement lines for unknown wallet %q", current)
-			return
-		}
-		if w.Balance != running {
-			fail("wallet %s: statement ends at %d, balance is %d", current, running, w.Balance)
-		}
+		moved = id
 	}
-	err := r.stmt.ForEach(func(k, v []byte) error {
-		if len(k) < 9 {
-			fail("statement key %x: malformed", k)
-			return nil
-		}
-		id := string(k[:len(k)-9])
-		if id != current {
-			finish()
-			current, running = id, 0
-		}
-		var s stmtLine
-		if err := json.Unmarshal(v, &s); err != nil {
-			fail("wallet %s: statement line undecodable: %v", id, err)
-			return nil
-		}
-		next, ok := addChecked(running, s.Amount)
-		if !ok || next != s.Balance {
-			fail("wallet %s: statement line %d says balance %d after %d%+d", id, s.Seq, s.Balance, running, s.Amount)
-		}
-		running = s.Balance
-		return nil
-	})
-	finish()
-	return err
+	switch {
+	case e.Wallet == nil && moved != "":
+		fail("journal entry %d: moves wallet %s without a statement link", e.Seq, moved)
+		return
+	case e.Wallet == nil:
+		return
+	case moved != "" && moved != e.Wallet.ID:
+		fail("journal entry %d: moves wallet %s but is linked into the statement of %s", e.Seq, moved, e.Wallet.ID)
+		return
+	}
+	id := e.Wallet.ID
+	c := chains[id]
+	if c == nil {
+		c = &statementChain{}
+		chains[id] = c
+	}
+	if e.Wallet.Prev != c.last {
+		fail("wallet %s: entry %d follows entry %d in its statement, not %d", id, e.Seq, e.Wallet.Prev, c.last)
+	}
+	delta := walletDelta(e, id)
+	next, ok := addChecked(c.running, delta)
+	if !ok || next != e.Wallet.Balance {
+		fail("wallet %s: entry %d says balance %d after %d%+d", id, e.Seq, e.Wallet.Balance, c.running, delta)
+	}
+	c.last, c.running = e.Seq, e.Wallet.Balance
 }

@@ -110,7 +110,11 @@ func openReadOnly(path string, timeout time.Duration) (*bolt.DB, error) {
 		if meta == nil {
 			return ErrNotLedger
 		}
-		if got := string(meta.Get(keyFormat)); got != formatID {
+		switch got := string(meta.Get(keyFormat)); got {
+		case formatID:
+		case formatV1:
+			return fmt.Errorf("%w (format %q: an older layout, upgraded in place the first time walletgate serve opens it)", ErrNotLedger, got)
+		default:
 			return fmt.Errorf("%w (format %q, want %q)", ErrNotLedger, got, formatID)
 		}
 		for _, name := range allBuckets {

@@ -15,8 +15,9 @@ import (
 	berrors "go.etcd.io/bbolt/errors"
 )
 
-// formatID is written into the meta bucket of every ledger; Open refuses files that lack it.
-const formatID = "walletgate-ledger/1"
+// formatID is written into the meta bucket of every ledger; Open refuses files that lack it, and upgrades files of
+// an older format in place (upgrade.go).
+const formatID = "walletgate-ledger/2"
 
 // Bucket names. Changing one is a data migration.
 var (
@@ -24,12 +25,11 @@ var (
 	bucketWallets  = []byte("wallets")  // walletId -> walletRecord (JSON)
 	bucketAccounts = []byte("accounts") // system account name -> int64 balance (8 bytes, big endian)
 	bucketJournal  = []byte("journal")  // entry sequence (8 bytes, big endian) -> Entry (JSON)
-	bucketStmt     = []byte("stmt")     // walletId 0x00 sequence -> statement line (JSON)
 	bucketRequests = []byte("requests") // requestId -> batch(8) fingerprint(32) reasonLen(1) reason response
 	bucketTxns     = []byte("txns")     // namespace byte + transactionReference -> txnRecord (JSON)
 	bucketCredits  = []byte("credits")  // admin credit reference -> creditRecord (JSON)
 
-	allBuckets = [][]byte{bucketMeta, bucketWallets, bucketAccounts, bucketJournal, bucketStmt, bucketRequests,
+	allBuckets = [][]byte{bucketMeta, bucketWallets, bucketAccounts, bucketJournal, bucketRequests,
 		bucketTxns, bucketCredits,
 		bucketLienExpiry,
 		bucketOutbox, bucketOutboxQueue, bucketOutboxRef, bucketTopups, bucketCashouts,
@@ -287,7 +287,8 @@ func checkFile(db *bolt.DB) (err error) {
 
 // init checks the format marker of an existing file or lays out a new one.
 func (l *Ledger) init(existed bool) error {
-	return l.db.Update(func(tx *bolt.Tx) error {
+	upgrade := false
+	err := l.db.Update(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
 		if meta == nil {
 			empty := true
@@ -302,7 +303,11 @@ func (l *Ledger) init(existed bool) error {
 			}
 			return tx.Bucket(bucketMeta).Put(keyFormat, []byte(formatID))
 		}
-		if got := string(meta.Get(keyFormat)); got != formatID {
+		switch got := string(meta.Get(keyFormat)); got {
+		case formatID:
+		case formatV1:
+			upgrade = true
+		default:
 			return fmt.Errorf("%w (format %q, want %q)", ErrNotLedger, got, formatID)
 		}
 		for _, name := range allBuckets {
@@ -315,6 +320,10 @@ func (l *Ledger) init(existed bool) error {
 		}
 		return nil
 	})
+	if err != nil || !upgrade {
+		return err
+	}
+	return upgradeV1(l.db)
 }
 
 // Close stops taking operations, lets the writer finish and commit everything already queued, and closes the

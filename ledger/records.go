@@ -61,6 +61,9 @@ type walletRecord struct {
 	CreatedAt        int64  `json:"createdAt"` // unix nanoseconds
 	Day              string `json:"day,omitempty"`
 	DayDebited       int64  `json:"dayDebited,omitempty"` // principal debited on Day, net of reversals
+	// Last is the journal entry of the wallet's newest movement, 0 before the first: the head of its statement,
+	// which runs back through each entry's Wallet.Prev (see Entry).
+	Last uint64 `json:"last,omitempty"`
 }
 
 // txnRecord is the stored form of a switch transaction (namespace + transactionReference).
@@ -110,6 +113,19 @@ type Entry struct {
 	Currency  string    `json:"currency"`
 	Narration string    `json:"narration,omitempty"`
 	Postings  []Posting `json:"postings"`
+	// Wallet links an entry that concerns a wallet into that wallet's statement. A wallet's statement is a chain
+	// through the journal, newest first, from the wallet record's Last: appending to it costs no page beyond the
+	// journal's tail and the wallet record a movement writes anyway, where a per-wallet index would dirty one
+	// more page, at a random place in the file, for every debit.
+	Wallet *EntryWallet `json:"wallet,omitempty"`
+}
+
+// EntryWallet is an entry's place in the statement of the one wallet it concerns: the wallet it moves, or whose
+// holds a memo entry (no postings) records.
+type EntryWallet struct {
+	ID      string `json:"id"`
+	Prev    uint64 `json:"prev,omitempty"` // the wallet's previous entry, 0 for its first
+	Balance int64  `json:"balance"`        // the wallet's ledger balance after this entry
 }
 
 // System accounts, one of each per currency. Their balances are the other side of every wallet movement:
@@ -126,17 +142,6 @@ const walletAccountPrefix = "wallet:"
 func walletAccount(id string) string             { return walletAccountPrefix + id }
 func systemAccount(name, currency string) string { return name + ":" + currency }
 
-// stmtLine is one wallet's view of one journal entry.
-type stmtLine struct {
-	Seq       uint64 `json:"seq"`
-	Time      int64  `json:"time"`
-	Kind      string `json:"kind"`
-	Reference string `json:"reference"`
-	Amount    int64  `json:"amount"`  // signed change of the wallet's balance
-	Balance   int64  `json:"balance"` // ledger balance after the entry
-	Narration string `json:"narration,omitempty"`
-}
-
 // rtx reads inside one bbolt transaction. Nothing it returns aliases bbolt memory.
 type rtx struct {
 	tx       *bolt.Tx
@@ -144,7 +149,6 @@ type rtx struct {
 	wallets  *bolt.Bucket
 	accounts *bolt.Bucket
 	journal  *bolt.Bucket
-	stmt     *bolt.Bucket
 	requests *bolt.Bucket
 	txns     *bolt.Bucket
 	credits  *bolt.Bucket
@@ -157,7 +161,6 @@ func newRtx(tx *bolt.Tx) *rtx {
 		wallets:  tx.Bucket(bucketWallets),
 		accounts: tx.Bucket(bucketAccounts),
 		journal:  tx.Bucket(bucketJournal),
-		stmt:     tx.Bucket(bucketStmt),
 		requests: tx.Bucket(bucketRequests),
 		txns:     tx.Bucket(bucketTxns),
 		credits:  tx.Bucket(bucketCredits),
@@ -173,7 +176,10 @@ type wtx struct {
 }
 
 func newWtx(tx *bolt.Tx, l *Ledger, batch uint64) *wtx {
-	return &wtx{rtx: newRtx(tx), l: l, batch: batch, now: l.now()}
+	w := &wtx{rtx: newRtx(tx), l: l, batch: batch, now: l.now()}
+	// The journal only ever appends (NextSequence keys): full pages, where bbolt's default splits them half full.
+	w.journal.FillPercent = 1.0
+	return w
 }
 
 func getJSON(b *bolt.Bucket, key []byte, v any) (bool, error) {
@@ -288,13 +294,6 @@ func (r *rtx) systemBalance(account string) int64 {
 	return int64(binary.BigEndian.Uint64(v))
 }
 
-func stmtKey(walletID string, seq uint64) []byte {
-	k := make([]byte, 0, len(walletID)+9)
-	k = append(k, walletID...)
-	k = append(k, 0)
-	return binary.BigEndian.AppendUint64(k, seq)
-}
-
 // addChecked returns a+b, or ok=false when the sum overflows int64.
 func addChecked(a, b int64) (int64, bool) {
 	s := a + b
@@ -305,8 +304,8 @@ func addChecked(a, b int64) (int64, bool) {
 }
 
 // post writes one balanced journal entry: it updates the balance of every account it names (wal, when given,
-// is the wallet record of the single wallet the entry may touch, updated in memory and stored), appends the
-// entry and the wallet's statement line. It checks every balance for overflow before writing anything, and
+// is the wallet record of the single wallet the entry may touch, updated in memory and stored), and appends the
+// entry, linked into the wallet's statement. It checks every balance for overflow before writing anything, and
 // returns ErrOverflow untouched so callers can turn it into a decline.
 func (w *wtx) post(e *Entry, wal *walletRecord) (uint64, error) {
 	var sum int64
@@ -354,6 +353,9 @@ func (w *wtx) post(e *Entry, wal *walletRecord) (uint64, error) {
 	}
 	e.Seq = seq
 	e.Time = w.now
+	if wal != nil {
+		e.Wallet = &EntryWallet{ID: wal.ID, Prev: wal.Last, Balance: newWalletBalance}
+	}
 	var key [8]byte
 	binary.BigEndian.PutUint64(key[:], seq)
 	if err := putJSON(w.journal, key[:], e); err != nil {
@@ -367,13 +369,8 @@ func (w *wtx) post(e *Entry, wal *walletRecord) (uint64, error) {
 		}
 	}
 	if wal != nil {
-		wal.Balance = newWalletBalance
+		wal.Balance, wal.Last = newWalletBalance, seq
 		if err := w.putWallet(wal); err != nil {
-			return 0, err
-		}
-		line := stmtLine{Seq: seq, Time: w.now.UnixNano(), Kind: e.Kind, Reference: e.Reference,
-			Amount: walletDelta, Balance: wal.Balance, Narration: e.Narration}
-		if err := putJSON(w.stmt, stmtKey(wal.ID, seq), line); err != nil {
 			return 0, err
 		}
 	}

@@ -1,10 +1,8 @@
 package ledger
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"time"
 	"unicode"
@@ -270,6 +268,70 @@ type StatementLine struct {
 	Narration string
 }
 
+// statementStart finds the wallet's newest entry older than before (0: its newest). A cursor Statement handed out
+// names an entry of the wallet and is found at once; any other value is found by walking the statement from its
+// head.
+func (r *rtx) statementStart(rec *walletRecord, before uint64) (uint64, *Entry, error) {
+	if before == 0 || before > rec.Last {
+		return r.walletEntry(rec.ID, rec.Last)
+	}
+	if e, err := r.entry(before - 1); err == nil && e != nil && e.Wallet != nil && e.Wallet.ID == rec.ID {
+		return before - 1, e, nil
+	}
+	seq, e, err := r.walletEntry(rec.ID, rec.Last)
+	for err == nil && seq >= before {
+		seq, e, err = r.walletEntry(rec.ID, e.Wallet.Prev)
+	}
+	return seq, e, err
+}
+
+// walletEntry reads journal entry seq as a line of walletID's statement; seq 0 is the end of the statement. A
+// chain that leads outside the journal or to an entry that does not move the wallet is an error (Audit names it).
+func (r *rtx) walletEntry(walletID string, seq uint64) (uint64, *Entry, error) {
+	if seq == 0 {
+		return 0, nil, nil
+	}
+	e, err := r.entry(seq)
+	switch {
+	case err != nil:
+		return 0, nil, fmt.Errorf("statement of %s: %w", walletID, err)
+	case e == nil:
+		return 0, nil, fmt.Errorf("statement of %s: journal entry %d is missing", walletID, seq)
+	case e.Wallet == nil || e.Wallet.ID != walletID:
+		return 0, nil, fmt.Errorf("statement of %s: journal entry %d is not in it", walletID, seq)
+	}
+	return seq, e, nil
+}
+
+// entry reads journal entry seq, nil when there is none.
+func (r *rtx) entry(seq uint64) (*Entry, error) {
+	var k [8]byte
+	binary.BigEndian.PutUint64(k[:], seq)
+	e := new(Entry)
+	ok, err := getJSON(r.journal, k[:], e)
+	if err != nil || !ok {
+		return nil, err
+	}
+	return e, nil
+}
+
+// walletDelta is the signed change entry e makes to walletID's balance (0 for a memo entry).
+func walletDelta(e *Entry, walletID string) int64 {
+	account := walletAccount(walletID)
+	var sum int64
+	for _, p := range e.Postings {
+		if p.Account == account {
+			sum += p.Amount // post() checked the sum for overflow when it wrote the entry
+		}
+	}
+	return sum
+}
+
+func statementLine(walletID string, e *Entry) StatementLine {
+	return StatementLine{Seq: e.Seq, Time: e.Time.UTC(), Kind: e.Kind, Reference: e.Reference,
+		Amount: walletDelta(e, walletID), Balance: e.Wallet.Balance, Narration: e.Narration}
+}
+
 // MaxStatementPage caps one page of Statement.
 const MaxStatementPage = 500
 
@@ -287,31 +349,19 @@ func (l *Ledger) Statement(ctx context.Context, walletID string, before uint64, 
 		if rec == nil {
 			return ErrWalletNotFound
 		}
-		prefix := append([]byte(walletID), 0)
-		c := r.stmt.Cursor()
-		var k, v []byte
-		if before == 0 {
-			k, v = c.Seek(stmtKey(walletID, ^uint64(0)))
-		} else {
-			k, v = c.Seek(stmtKey(walletID, before))
+		seq, e, err := r.statementStart(rec, before)
+		if err != nil {
+			return err
 		}
-		// Seek lands on the first key >= the target; step back to the newest key below it.
-		if k == nil {
-			k, v = c.Last()
-		} else {
-			k, v = c.Prev()
-		}
-		for ; k != nil && bytes.HasPrefix(k, prefix); k, v = c.Prev() {
+		for seq != 0 {
 			if len(lines) == limit {
-				next = binary.BigEndian.Uint64(k[len(prefix):]) + 1
+				next = seq + 1
 				return nil
 			}
-			var s stmtLine
-			if err := json.Unmarshal(v, &s); err != nil {
-				return fmt.Errorf("statement line: %w", err)
+			lines = append(lines, statementLine(rec.ID, e))
+			if seq, e, err = r.walletEntry(rec.ID, e.Wallet.Prev); err != nil {
+				return err
 			}
-			lines = append(lines, StatementLine{Seq: s.Seq, Time: time.Unix(0, s.Time).UTC(), Kind: s.Kind,
-				Reference: s.Reference, Amount: s.Amount, Balance: s.Balance, Narration: s.Narration})
 		}
 		return nil
 	})

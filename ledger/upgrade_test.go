@@ -1,0 +1,208 @@
+package ledger
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// stmtLineV1Full is a format-1 statement line as format 1 wrote it.
+type stmtLineV1Full struct {
+	Seq       uint64 `json:"seq"`
+	Time      int64  `json:"time"`
+	Kind      string `json:"kind"`
+	Reference string `json:"reference"`
+	Amount    int64  `json:"amount"`
+	Balance   int64  `json:"balance"`
+	Narration string `json:"narration,omitempty"`
+}
+
+// downgradeToV1 rewrites a format-2 file as format 1 laid it out: the statement in the stmt bucket, no links in
+// the journal, no statement heads in the wallet records, the old format marker.
+func downgradeToV1(t *testing.T, path string) {
+	t.Helper()
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	err = db.Update(func(tx *bolt.Tx) error {
+		stmt, err := tx.CreateBucket(bucketStmtV1)
+		if err != nil {
+			return err
+		}
+		journal := tx.Bucket(bucketJournal)
+		type kv struct{ k, v []byte }
+		var rewrite []kv
+		err = journal.ForEach(func(k, v []byte) error {
+			var e Entry
+			if err := json.Unmarshal(v, &e); err != nil {
+				return err
+			}
+			if e.Wallet == nil {
+				return nil
+			}
+			id := e.Wallet.ID
+			line := stmtLineV1Full{Seq: e.Seq, Time: e.Time.UnixNano(), Kind: e.Kind, Reference: e.Reference,
+				Amount: walletDelta(&e, id), Balance: e.Wallet.Balance, Narration: e.Narration}
+			key := binary.BigEndian.AppendUint64(append([]byte(id), 0), e.Seq)
+			if err := putJSON(stmt, key, line); err != nil {
+				return err
+			}
+			e.Wallet = nil
+			raw, _ := json.Marshal(&e)
+			rewrite = append(rewrite, kv{append([]byte(nil), k...), raw})
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, r := range rewrite {
+			if err := journal.Put(r.k, r.v); err != nil {
+				return err
+			}
+		}
+		wallets := tx.Bucket(bucketWallets)
+		var ids []string
+		_ = wallets.ForEach(func(k, _ []byte) error { ids = append(ids, string(k)); return nil })
+		for _, id := range ids {
+			if err := editWallet(id, func(w *walletRecord) { w.Last = 0 })(newRtx(tx)); err != nil {
+				return err
+			}
+		}
+		return tx.Bucket(bucketMeta).Put(keyFormat, []byte(formatV1))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// statements reads every wallet's whole statement, three lines a page.
+func statements(t *testing.T, l *testLedger, ids []string) map[string][]StatementLine {
+	t.Helper()
+	all := map[string][]StatementLine{}
+	for _, id := range ids {
+		var before uint64
+		for {
+			lines, next, err := l.Statement(bg, id, before, 3)
+			if err != nil {
+				t.Fatalf("Statement(%s, %d): %v", id, before, err)
+			}
+			all[id] = append(all[id], lines...)
+			if next == 0 {
+				break
+			}
+			before = next
+		}
+	}
+	return all
+}
+
+// A format-1 ledger is upgraded in place by Open, resuming an upgrade a crash cut short, and keeps every balance,
+// every statement line and a green audit.
+func TestUpgradeFromFormat1(t *testing.T) {
+	defer func(n int) { upgradeChunk = n }(upgradeChunk)
+	upgradeChunk = 4 // several transactions
+
+	l := openTest(t, withNoSync())
+	ids := []string{"a", "b", "b-1", "c"} // "b-1" sorts right after the stmt keys of "b"
+	for _, id := range ids {
+		mustWallet(t, l, id, "566", 0)
+	}
+	mustWallet(t, l, "idle", "566", 0) // no statement at all
+	for i := range 5 {
+		for j, id := range ids[:3] {
+			mustCredit(t, l, id, int64(1_000+i*10+j))
+			mustDebit(t, l, dreq(fmt.Sprintf("q%d%d", i, j), fmt.Sprintf("d%d%d", i, j), id, 100, 3), nil)
+		}
+	}
+	mustReverse(t, l, rreq("qr", "r1", "d00", "a", 40), nil)
+	mustCredit(t, l, "c", 5_000)
+	mustPlace(t, l, lpreq("ql1", "lien-1", "c", 700, 0), nil) // a memo line: holds move no money
+	mustLienDebit(t, l, ldreq("ql2", "lien-d1", "lien-1", "c", 700), nil)
+	wantStatements := statements(t, l, append(ids, "idle"))
+	wantBooks := readBooks(t, l)
+	if c := wantStatements["c"]; len(c) != 3 || c[1].Kind != KindLien || c[1].Amount != 0 || len(wantStatements["idle"]) != 0 {
+		t.Fatalf("statements before: %+v", wantStatements)
+	}
+	if err := l.Ledger.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	downgradeToV1(t, l.path)
+	if _, err := CheckFile(bg, l.path, 0); !errors.Is(err, ErrNotLedger) || !strings.Contains(err.Error(), "upgraded in place") {
+		t.Errorf("CheckFile(format 1) = %v; want a refusal that says how it is upgraded", err)
+	}
+	// A crash after the first upgrade transaction: Open must resume, not start again or stop.
+	db, err := bolt.Open(l.path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if done, err := upgradeStepV1(db, 5); done || err != nil {
+		t.Fatalf("first step: done %v, %v", done, err)
+	}
+	_ = db.View(func(tx *bolt.Tx) error {
+		if tx.Bucket(bucketMeta).Get(keyUpgrade) == nil {
+			t.Error("no upgrade cursor after a partial step")
+		}
+		return nil
+	})
+	_ = db.Close()
+
+	l.reopen()
+	rep, err := l.Audit(bg)
+	if err != nil || !rep.OK {
+		t.Fatalf("audit after the upgrade: %+v, %v", rep, err)
+	}
+	if got := statements(t, l, append(ids, "idle")); !reflect.DeepEqual(got, wantStatements) {
+		t.Errorf("statements after the upgrade:\n\tgot  %+v\n\twant %+v", got, wantStatements)
+	}
+	if got := readBooks(t, l); !reflect.DeepEqual(got, wantBooks) {
+		t.Errorf("books after the upgrade:\n\tgot  %+v\n\twant %+v", got, wantBooks)
+	}
+	_ = l.db.View(func(tx *bolt.Tx) error {
+		if tx.Bucket(bucketStmtV1) != nil || tx.Bucket(bucketMeta).Get(keyUpgrade) != nil ||
+			string(tx.Bucket(bucketMeta).Get(keyFormat)) != formatID {
+			t.Errorf("after the upgrade: stmt bucket %v, cursor %q, format %q", tx.Bucket(bucketStmtV1) != nil,
+				tx.Bucket(bucketMeta).Get(keyUpgrade), tx.Bucket(bucketMeta).Get(keyFormat))
+		}
+		return nil
+	})
+	// The ledger carries on: new movements chain onto the upgraded statements.
+	mustDebit(t, l, dreq("after", "after", "a", 10, 0), nil)
+	if lines, _, err := l.Statement(bg, "a", 0, 2); err != nil || len(lines) != 2 || lines[0].Reference != "after" ||
+		lines[1].Seq != wantStatements["a"][0].Seq || lines[0].Balance != lines[1].Balance-10 {
+		t.Errorf("statement after a new debit: %+v, %v", lines, err)
+	}
+}
+
+// A cursor that names no line of the wallet (another wallet's entry, or beyond its newest) still pages correctly.
+func TestStatementForeignCursor(t *testing.T) {
+	l := openTest(t, withNoSync())
+	mustWallet(t, l, "w1", "566", 0)
+	mustWallet(t, l, "w2", "566", 0)
+	for i := range 4 {
+		mustCredit(t, l, "w1", int64(10+i)) // entries 1, 3, 5, 7
+		mustCredit(t, l, "w2", 1)           // entries 2, 4, 6, 8
+	}
+	for _, tc := range []struct {
+		before uint64
+		want   []uint64
+	}{{0, []uint64{7, 5, 3, 1}}, {1 << 40, []uint64{7, 5, 3, 1}}, {9, []uint64{7, 5, 3, 1}}, {7, []uint64{5, 3, 1}},
+		{6, []uint64{5, 3, 1}}, {5, []uint64{3, 1}}, {3, []uint64{1}}, {2, []uint64{1}}, {1, nil}} {
+		lines, next, err := l.Statement(bg, "w1", tc.before, 10)
+		var got []uint64
+		for _, line := range lines {
+			got = append(got, line.Seq)
+		}
+		if err != nil || next != 0 || !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("Statement(w1, before %d) = %v, next %d, %v; want %v", tc.before, got, next, err, tc.want)
+		}
+	}
+}
