@@ -163,9 +163,9 @@ func (t *mapTrim) stop() {
 	}
 }
 
-// during looks every gap in a goroutine of its own until the returned function is called, which waits for that
-// goroutine to end. Only while nothing can remap the file: in Open, around the consistency check that reads every
-// page, before any read-write transaction.
+// during looks every defaultMapTrimGap in a goroutine of its own until the returned function is called, which waits
+// for that goroutine to end and looks once more. Only while nothing can remap the file: in Open, around the
+// consistency check that reads every page, before any read-write transaction.
 func (t *mapTrim) during() (stop func()) {
 	if t.off {
 		return func() {}
@@ -189,6 +189,7 @@ func (t *mapTrim) during() (stop func()) {
 	return func() {
 		close(quit)
 		wg.Wait()
+		t.look(time.Now())
 	}
 }
 

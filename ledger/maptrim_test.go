@@ -281,6 +281,27 @@ func TestMapTrimDropsResidentPages(t *testing.T) {
 	mustAuditOK(t, l.Ledger)
 }
 
+// TestMapTrimOpen reopens a 40 MB ledger: Open's consistency check reads every page, and Open drops them before it
+// returns.
+func TestMapTrimOpen(t *testing.T) {
+	const limit = 4 << 20
+	opts := Options{MapTrim: limit, mapTrim: mapTrimHooks{noIdle: true}}
+	l := openTest(t, withNoSync(), withOptions(opts))
+	const n = 10_000 // 40 MB
+	putBulk(t, l.Ledger, 0, n)
+	l.reopen()
+	if got := l.MapTrims(); got == 0 {
+		t.Errorf("MapTrims() = 0 after Open checked a %d-byte file", n*bulkSize)
+	}
+	if m := ledgerMapping(t, l.path); m.rss >= limit {
+		t.Errorf("after Open: %d bytes of the file resident, want < %d", m.rss, limit)
+	}
+	if err := l.mapTrimErr(); err != nil {
+		t.Errorf("trim failed: %v", err)
+	}
+	mustCheckBulk(t, l.Ledger, n)
+}
+
 // TestMapTrimIdle checks that pages a read transaction mapped are dropped although no write comes after it: the
 // waiting writer looks on its own.
 func TestMapTrimIdle(t *testing.T) {
