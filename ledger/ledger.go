@@ -88,10 +88,10 @@ type Options struct {
 	// Route names the partners that receive an event, for the durable outbox (see Event). Nil: nothing is enqueued.
 	Route Route
 
-	// MapTrim bounds the ledger file's pages mapped in the process: when they grew by more than this many bytes since
-	// the last trim, the writer drops them from the process's page tables. They stay in the kernel's page cache, so
-	// VmRSS and VmHWM measure the process, not the part of the file it touched. Linux only (maptrim.go). Default
-	// DefaultMapTrim; negative: never.
+	// MapTrim bounds the ledger file's pages mapped in the process: when the process's resident file-backed memory
+	// (mostly those pages) grew by more than this many bytes since the last trim, the writer drops the file's pages
+	// from the process's page tables. They stay in the kernel's page cache, so VmRSS and VmHWM measure the process,
+	// not the part of the file it touched. Linux only (maptrim.go). Default DefaultMapTrim; negative: never.
 	MapTrim int64
 
 	// mapTrim lets tests trim after every commit and fake /proc (maptrim.go).

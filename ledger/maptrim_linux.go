@@ -72,7 +72,9 @@ func (s *linuxMapSys) drop() error {
 }
 
 // find returns the one mapping of the ledger file in maps: read-only and shared from offset 0, bbolt's. Anything
-// else (no such mapping, two of them, a line it cannot read) is an error, and nothing is dropped.
+// else (no such mapping, two of them, a line it cannot read) is an error, and nothing is dropped. Where maps shows
+// another device than stat does for the same file (overlayfs shows the underlying file, btrfs the file system rather
+// than the subvolume), no mapping matches and the trim turns itself off: it never guesses from the path.
 func (s *linuxMapSys) find() (start, end uintptr, err error) {
 	f, err := os.Open(s.maps)
 	if err != nil {

@@ -37,6 +37,13 @@ func bulkValue(i uint64) []byte {
 // putBulk writes bulk values [from, to) through the writer, in operations of at most 64 values.
 func putBulk(t testing.TB, l *Ledger, from, to uint64) {
 	t.Helper()
+	if err := tryPutBulk(l, from, to); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// tryPutBulk is putBulk for goroutines other than the test's.
+func tryPutBulk(l *Ledger, from, to uint64) error {
 	for lo := from; lo < to; lo += 64 {
 		hi := min(lo+64, to)
 		_, err := submit(bg, l, func(w *wtx) (struct{}, error) {
@@ -54,9 +61,10 @@ func putBulk(t testing.TB, l *Ledger, from, to uint64) {
 			return struct{}{}, nil
 		})
 		if err != nil {
-			t.Fatalf("put bulk [%d, %d): %v", lo, hi, err)
+			return fmt.Errorf("put bulk [%d, %d): %w", lo, hi, err)
 		}
 	}
+	return nil
 }
 
 // checkBulk reads every bulk value in one read transaction, so that each of their pages is mapped, and returns how
@@ -443,7 +451,10 @@ func TestMapTrimConcurrentReaders(t *testing.T) {
 			defer writersWG.Done()
 			for r := range rounds {
 				base := uint64((w*rounds + r) * perRound)
-				putBulk(t, l.Ledger, base, base+perRound)
+				if err := tryPutBulk(l.Ledger, base, base+perRound); err != nil {
+					report(err)
+					return
+				}
 				mu.Lock()
 				written += perRound
 				mu.Unlock()
