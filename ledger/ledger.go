@@ -137,7 +137,7 @@ type Ledger struct {
 	lastBatch  int           // operations in the last batch; owned by the writer goroutine
 	lastCommit time.Duration // how long the last commit took; owned by the writer goroutine
 
-	trim *mapTrim // drops the file's mapped pages (maptrim.go); owned by the writer goroutine
+	trim *mapTrim // drops the file's mapped pages (maptrim.go); owned by the writer goroutine but for its counters
 }
 
 // readyProbe is one probe write of Ready, shared by every Ready call while it runs.

@@ -6,8 +6,8 @@ import (
 	"time"
 )
 
-// DefaultMapTrim is Options.MapTrim when unset: above this many bytes of the ledger file mapped in the process, the
-// writer drops the mapping's pages.
+// DefaultMapTrim is Options.MapTrim when unset: when about this many bytes of the ledger file were mapped in the
+// process since the last trim, the writer drops the mapping's pages.
 const DefaultMapTrim = 64 << 20
 
 // defaultMapTrimGap is the least time between two looks at the mapped size, and the period of the look while the
@@ -39,15 +39,15 @@ type mapSys interface {
 // current (it writes with pwrite, never through the map). The one danger is a remap: a read-write transaction that
 // grows the file unmaps the old range and maps the file again, perhaps elsewhere, and the old range may then hold Go
 // heap, which MADV_DONTNEED would zero. So the trim only runs where no remap can happen while it looks the mapping up
-// and drops it: in the writer goroutine between transactions (every read-write transaction runs there), or in Open
-// while only read transactions run (checkFile).
+// and drops it: in the writer goroutine between transactions (every read-write transaction runs there, and Close
+// unmaps only after the writer stopped), or in Open while only read transactions run (checkFile).
 //
 // The size it watches is the process's resident file-backed pages (/proc/self/statm, "shared") above what they were
-// just after the last trim, which leaves out the binary's own text. statm is a few counters the kernel keeps; the
-// exact figure, the Rss of the ledger's mapping in /proc/self/smaps, makes the kernel walk the page tables of every
-// mapping: with 40 MB of the file mapped, about 10 µs against 0.7 ms (BenchmarkMapTrimCheck), for a bound that does
-// not need to be exact. The trim itself (maps, then madvise) costs about 2 ms per 40 MB dropped, paid by the writer
-// between two batches, at most once per look.
+// just after the last trim, which leaves out the binary's own text. statm is a few counters the kernel keeps (close
+// approximations on many-core machines, which is all a bound needs); the exact figure, the Rss of the ledger's
+// mapping in /proc/self/smaps, makes the kernel walk the page tables of every mapping: with 40 MB of the file mapped,
+// about 10 µs against 0.7 ms (BenchmarkMapTrimCheck). The trim itself (maps, then madvise) costs about 2 ms per 40 MB
+// dropped, paid by the writer between two batches, at most once per look.
 //
 // The writer looks after a commit at most every defaultMapTrimGap, and every defaultMapTrimGap while it waits for
 // work, so the pages a long Audit or Backup maps (read transactions in other goroutines) are dropped within about
@@ -69,8 +69,8 @@ type mapTrim struct {
 	err   atomic.Pointer[error]
 }
 
-// newMapTrim prepares the trim of the ledger file at path, opened as db. It never fails: a platform without the
-// trim or a file it cannot identify leaves it off.
+// newMapTrim prepares the trim of the ledger file at path. It never fails: a platform without the trim or a file it
+// cannot identify leaves it off.
 func newMapTrim(path string, limit int64, hooks mapTrimHooks) *mapTrim {
 	t := &mapTrim{limit: limit, gap: defaultMapTrimGap, noIdle: hooks.noIdle}
 	if limit == 0 {
