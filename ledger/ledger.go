@@ -87,6 +87,15 @@ type Options struct {
 
 	// Route names the partners that receive an event, for the durable outbox (see Event). Nil: nothing is enqueued.
 	Route Route
+
+	// MapTrim bounds the ledger file's pages mapped in the process: when the process's resident file-backed memory
+	// (mostly those pages) grew by more than this many bytes since the last trim, the writer drops the file's pages
+	// from the process's page tables. They stay in the kernel's page cache, so VmRSS and VmHWM measure the process,
+	// not the part of the file it touched. Linux only (maptrim.go). Default DefaultMapTrim; negative: never.
+	MapTrim int64
+
+	// mapTrim lets tests trim after every commit and fake /proc (maptrim.go).
+	mapTrim mapTrimHooks
 }
 
 // DefaultFillWait is Options.FillWait when unset, tuned with `walletgate loadgen` (README, "Performance").
@@ -127,6 +136,8 @@ type Ledger struct {
 
 	lastBatch  int           // operations in the last batch; owned by the writer goroutine
 	lastCommit time.Duration // how long the last commit took; owned by the writer goroutine
+
+	trim *mapTrim // drops the file's mapped pages (maptrim.go); owned by the writer goroutine but for its counters
 }
 
 // readyProbe is one probe write of Ready, shared by every Ready call while it runs.
@@ -187,14 +198,19 @@ func Open(path string, opts Options) (*Ledger, error) {
 		}
 		return nil, fmt.Errorf("ledger open %s: not a readable walletgate database: %w", path, err)
 	}
+	trim := newMapTrim(path, opts.MapTrim, opts.mapTrim)
 	if existed {
-		if err := checkFile(db); err != nil {
+		stopTrim := trim.during() // checkFile maps every page of the file
+		err := checkFile(db)
+		stopTrim()
+		if err != nil {
 			_ = db.Close()
 			return nil, fmt.Errorf("ledger open %s: %w", path, err)
 		}
 	}
 	l := &Ledger{
 		db:      db,
+		trim:    trim,
 		opts:    opts,
 		now:     func() time.Time { return now().UTC() },
 		queue:   make(chan *op, opts.MaxBatch),
@@ -462,7 +478,7 @@ func (l *Ledger) run() {
 	defer close(l.stopped)
 	batch := make([]*op, 0, l.opts.MaxBatch)
 	for {
-		first, ok := <-l.queue
+		first, ok := l.next()
 		if !ok {
 			return
 		}
@@ -470,6 +486,7 @@ func (l *Ledger) run() {
 		l.lastBatch = len(batch)
 		l.commit(batch)
 		clear(batch)
+		l.trim.afterCommit()
 	}
 }
 
