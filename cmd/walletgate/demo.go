@@ -64,6 +64,7 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer, getenv f
 		return usageError{err}
 	}
 	defer func() { _ = log.Sync() }()
+	tuneGC(getenv)
 	var sim *demoSimulator
 	if *withPartners {
 		if sim, err = startDemoSimulator(cfg); err != nil {

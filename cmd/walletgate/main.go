@@ -130,6 +130,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer, getenv func(str
 		return usageError{err}
 	}
 	defer func() { _ = log.Sync() }()
+	tuneGC(getenv)
 	return runServer(ctx, &cfg, keys, log, nil)
 }
 
