@@ -104,8 +104,8 @@ func (l *Ledger) Audit(ctx context.Context) (AuditReport, error) {
 			t.Add(t, big.NewInt(stored))
 		}
 		err = r.wallets.ForEach(func(k, v []byte) error {
-			var w walletRecord
-			if err := json.Unmarshal(v, &w); err != nil {
+			w, err := decodeWallet(string(k), v)
+			if err != nil {
 				fail("wallet %q: undecodable: %v", k, err)
 				return nil
 			}

@@ -2,7 +2,6 @@ package ledger
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -20,12 +19,12 @@ func corrupt(t *testing.T, l *testLedger, fn func(r *rtx) error) {
 
 func editWallet(id string, f func(*walletRecord)) func(r *rtx) error {
 	return func(r *rtx) error {
-		var w walletRecord
-		if _, err := getJSON(r.wallets, []byte(id), &w); err != nil {
+		w, err := decodeWallet(id, r.wallets.Get([]byte(id)))
+		if err != nil {
 			return err
 		}
-		f(&w)
-		return putJSON(r.wallets, []byte(id), &w)
+		f(w)
+		return r.wallets.Put([]byte(id), encodeWallet(w))
 	}
 }
 
@@ -143,7 +142,7 @@ func TestAuditCapsProblems(t *testing.T) {
 	corrupt(t, l, func(r *rtx) error {
 		for i := range MaxAuditProblems + 20 {
 			id := fmt.Sprintf("fake%03d", i)
-			raw, _ := json.Marshal(walletRecord{ID: id, Currency: "566", Name: id, Status: StatusActive, Balance: 1})
+			raw := encodeWallet(&walletRecord{ID: id, Currency: "566", Name: id, Status: StatusActive, Balance: 1})
 			if err := r.wallets.Put([]byte(id), raw); err != nil {
 				return err
 			}

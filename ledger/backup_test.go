@@ -3,7 +3,6 @@ package ledger
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -262,13 +261,12 @@ func TestCheckFileReportsBadBooks(t *testing.T) {
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketWallets)
-		var w walletRecord
-		if err := json.Unmarshal(b.Get([]byte("w1")), &w); err != nil {
+		w, err := decodeWallet("w1", b.Get([]byte("w1")))
+		if err != nil {
 			return err
 		}
 		w.Balance += 1_000_000
-		raw, _ := json.Marshal(w)
-		return b.Put([]byte("w1"), raw)
+		return b.Put([]byte("w1"), encodeWallet(w))
 	})
 	if cerr := db.Close(); err == nil {
 		err = cerr

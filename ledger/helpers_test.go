@@ -257,8 +257,8 @@ func readBooks(t testing.TB, l *testLedger) books {
 	b := books{Balances: map[string]int64{}, DayUsed: map[string]int64{}, Status: map[string]Status{}}
 	err := l.view(func(r *rtx) error {
 		if err := r.wallets.ForEach(func(k, v []byte) error {
-			var w walletRecord
-			if _, err := getJSON(r.wallets, k, &w); err != nil {
+			w, err := decodeWallet(string(k), v)
+			if err != nil {
 				return err
 			}
 			b.Balances[walletAccount(w.ID)] = w.Balance

@@ -22,7 +22,7 @@ const formatID = "walletgate-ledger/2"
 // Bucket names. Changing one is a data migration.
 var (
 	bucketMeta     = []byte("meta")     // "format" -> formatID; "batch" -> last committed batch number
-	bucketWallets  = []byte("wallets")  // walletId -> walletRecord (JSON)
+	bucketWallets  = []byte("wallets")  // walletId -> walletRecord (binary, walletcodec.go)
 	bucketAccounts = []byte("accounts") // system account name -> int64 balance (8 bytes, big endian)
 	bucketJournal  = []byte("journal")  // entry sequence (8 bytes, big endian) -> Entry (JSON)
 	bucketRequests = []byte("requests") // requestId -> batch(8) fingerprint(32) reasonLen(1) reason response

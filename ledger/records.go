@@ -205,15 +205,16 @@ func (r *rtx) wallet(id string) (*walletRecord, error) {
 	if id == "" {
 		return nil, nil
 	}
-	var w walletRecord
-	ok, err := getJSON(r.wallets, []byte(id), &w)
-	if !ok || err != nil {
-		return nil, err
+	raw := r.wallets.Get([]byte(id))
+	if raw == nil {
+		return nil, nil
 	}
-	return &w, nil
+	return decodeWallet(id, raw)
 }
 
-func (w *wtx) putWallet(rec *walletRecord) error { return putJSON(w.wallets, []byte(rec.ID), rec) }
+func (w *wtx) putWallet(rec *walletRecord) error {
+	return w.wallets.Put([]byte(rec.ID), encodeWallet(rec))
+}
 
 func txnKey(ns byte, ref string) []byte {
 	k := make([]byte, 1+len(ref))

@@ -9,16 +9,19 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// Format 1 kept every wallet's statement in a bucket of its own, "stmt" (walletId 0x00 sequence -> line). Each
-// movement then wrote one more page, at a random place in the file: half of the bytes a debit wrote. Format 2
-// chains the statement through the journal instead (Entry.Wallet, walletRecord.Last). Open upgrades a format-1
-// file in place, before the writer starts, in transactions of upgradeChunk lines: an upgrade cut short by a crash
-// resumes where its last transaction ended, and linking an entry twice writes the same bytes.
+// Format 1 kept every wallet's statement in a bucket of its own, "stmt" (walletId 0x00 sequence -> line), and its
+// wallet records in JSON. Each movement then wrote one more page, at a random place in the file: half of the bytes
+// a debit wrote. Format 2 chains the statement through the journal instead (Entry.Wallet, walletRecord.Last) and
+// stores wallet records in binary (walletcodec.go). Open upgrades a format-1 file in place, before the writer
+// starts, in transactions of upgradeChunk lines or wallets: an upgrade cut short by a crash resumes where its last
+// transaction ended, and linking an entry twice writes the same bytes.
 const formatV1 = "walletgate-ledger/1"
 
 var (
 	bucketStmtV1 = []byte("stmt")
 	keyUpgrade   = []byte("upgrade") // meta: the last format-1 statement key linked into the journal
+
+	keyUpgradeWallets = []byte("upgradewallets") // meta: the first format-1 wallet record not yet converted
 )
 
 // upgradeChunk is how many statement lines one upgrade transaction links (a variable for the tests).
@@ -31,25 +34,29 @@ type stmtLineV1 struct {
 }
 
 func upgradeV1(db *bolt.DB) error {
-	for {
-		done, err := upgradeStepV1(db, upgradeChunk)
-		if err != nil {
-			return fmt.Errorf("upgrade from %s: %w", formatV1, err)
-		}
-		if done {
-			return nil
+	for _, step := range []func(*bolt.DB, int) (bool, error){upgradeStepV1, convertWalletsStepV1} {
+		for {
+			done, err := step(db, upgradeChunk)
+			if err != nil {
+				return fmt.Errorf("upgrade from %s: %w", formatV1, err)
+			}
+			if done {
+				break
+			}
 		}
 	}
+	return nil
 }
 
 // upgradeStepV1 links up to n statement lines, in key order (wallet by wallet, oldest first), into the journal. The
-// transaction that links the last one also drops the stmt bucket and writes the new format marker.
+// transaction that links the last one also drops the stmt bucket. Wallet records are still JSON here.
 func upgradeStepV1(db *bolt.DB, n int) (done bool, err error) {
 	err = db.Update(func(tx *bolt.Tx) error {
 		meta, journal, wallets := tx.Bucket(bucketMeta), tx.Bucket(bucketJournal), tx.Bucket(bucketWallets)
 		stmt := tx.Bucket(bucketStmtV1)
-		if stmt == nil {
-			return fmt.Errorf("%w: format %s without its statement bucket", ErrNotLedger, formatV1)
+		if stmt == nil { // linked before a crash cut the upgrade short
+			done = true
+			return nil
 		}
 		var (
 			wallet string // the wallet whose lines are being linked
@@ -118,7 +125,44 @@ func upgradeStepV1(db *bolt.DB, n int) (done bool, err error) {
 		if err := tx.DeleteBucket(bucketStmtV1); err != nil {
 			return err
 		}
-		if err := meta.Delete(keyUpgrade); err != nil {
+		done = true
+		return meta.Delete(keyUpgrade)
+	})
+	return done, err
+}
+
+// convertWalletsStepV1 rewrites up to n format-1 wallet records (JSON, which begins with '{') in the binary form of
+// walletcodec.go, in key order from where the last step stopped. The transaction that converts the last one writes
+// the new format marker.
+func convertWalletsStepV1(db *bolt.DB, n int) (done bool, err error) {
+	err = db.Update(func(tx *bolt.Tx) error {
+		meta, wallets := tx.Bucket(bucketMeta), tx.Bucket(bucketWallets)
+		c := wallets.Cursor()
+		k, v := c.First()
+		if from := meta.Get(keyUpgradeWallets); from != nil {
+			k, v = c.Seek(from)
+		}
+		type converted struct{ id, raw []byte }
+		var batch []converted
+		for ; k != nil && len(batch) < n; k, v = c.Next() {
+			if len(v) > 0 && v[0] != '{' {
+				continue // already converted
+			}
+			var w walletRecord
+			if err := json.Unmarshal(v, &w); err != nil || w.ID != string(k) {
+				return fmt.Errorf("%w: wallet %q: undecodable (%v)", ErrCorrupt, k, err)
+			}
+			batch = append(batch, converted{bytes.Clone(k), encodeWallet(&w)})
+		}
+		for _, c := range batch { // not while the cursor walks the bucket
+			if err := wallets.Put(c.id, c.raw); err != nil {
+				return err
+			}
+		}
+		if k != nil {
+			return meta.Put(keyUpgradeWallets, bytes.Clone(k))
+		}
+		if err := meta.Delete(keyUpgradeWallets); err != nil {
 			return err
 		}
 		done = true

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -71,8 +72,14 @@ func downgradeToV1(t *testing.T, path string) {
 		wallets := tx.Bucket(bucketWallets)
 		var ids []string
 		_ = wallets.ForEach(func(k, _ []byte) error { ids = append(ids, string(k)); return nil })
-		for _, id := range ids {
-			if err := editWallet(id, func(w *walletRecord) { w.Last = 0 })(newRtx(tx)); err != nil {
+		for _, id := range ids { // format 1 stored wallets in JSON, without a statement head
+			w, err := decodeWallet(id, wallets.Get([]byte(id)))
+			if err != nil {
+				return err
+			}
+			w.Last = 0
+			raw, _ := json.Marshal(w)
+			if err := wallets.Put([]byte(id), raw); err != nil {
 				return err
 			}
 		}
@@ -108,7 +115,7 @@ func statements(t *testing.T, l *testLedger, ids []string) map[string][]Statemen
 // every statement line and a green audit.
 func TestUpgradeFromFormat1(t *testing.T) {
 	defer func(n int) { upgradeChunk = n }(upgradeChunk)
-	upgradeChunk = 4 // several transactions
+	upgradeChunk = 2 // several transactions for the 35 statement lines and 5 wallets
 
 	l := openTest(t, withNoSync())
 	ids := []string{"a", "b", "b-1", "c"} // "b-1" sorts right after the stmt keys of "b"
@@ -139,46 +146,76 @@ func TestUpgradeFromFormat1(t *testing.T) {
 	if _, err := CheckFile(bg, l.path, 0); !errors.Is(err, ErrNotLedger) || !strings.Contains(err.Error(), "upgraded in place") {
 		t.Errorf("CheckFile(format 1) = %v; want a refusal that says how it is upgraded", err)
 	}
-	// A crash after the first upgrade transaction: Open must resume, not start again or stop.
-	db, err := bolt.Open(l.path, 0o600, nil)
+	v1, err := os.ReadFile(l.path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if done, err := upgradeStepV1(db, 5); done || err != nil {
-		t.Fatalf("first step: done %v, %v", done, err)
-	}
-	_ = db.View(func(tx *bolt.Tx) error {
-		if tx.Bucket(bucketMeta).Get(keyUpgrade) == nil {
-			t.Error("no upgrade cursor after a partial step")
-		}
-		return nil
-	})
-	_ = db.Close()
+	// Crashes at several points of the upgrade: Open must resume, not start again or stop.
+	for _, crash := range []struct {
+		name           string
+		links, wallets int // upgrade steps done before the crash (-1: all of them)
+	}{{"before any step", 0, 0}, {"after one link step", 1, 0}, {"after the links", -1, 0},
+		{"after one wallet step", -1, 1}} {
+		t.Run(crash.name, func(t *testing.T) {
+			if err := os.WriteFile(l.path, v1, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			db, err := bolt.Open(l.path, 0o600, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, st := range []struct {
+				step func(*bolt.DB, int) (bool, error)
+				n    int
+			}{{upgradeStepV1, crash.links}, {convertWalletsStepV1, crash.wallets}} {
+				for i := 0; i != st.n; i++ {
+					done, err := st.step(db, upgradeChunk)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if done {
+						if st.n > 0 {
+							t.Fatalf("the upgrade finished a step after %d transactions: make the ledger bigger", i+1)
+						}
+						break
+					}
+				}
+			}
+			_ = db.Close()
 
-	l.reopen()
-	rep, err := l.Audit(bg)
-	if err != nil || !rep.OK {
-		t.Fatalf("audit after the upgrade: %+v, %v", rep, err)
-	}
-	if got := statements(t, l, append(ids, "idle")); !reflect.DeepEqual(got, wantStatements) {
-		t.Errorf("statements after the upgrade:\n\tgot  %+v\n\twant %+v", got, wantStatements)
-	}
-	if got := readBooks(t, l); !reflect.DeepEqual(got, wantBooks) {
-		t.Errorf("books after the upgrade:\n\tgot  %+v\n\twant %+v", got, wantBooks)
-	}
-	_ = l.db.View(func(tx *bolt.Tx) error {
-		if tx.Bucket(bucketStmtV1) != nil || tx.Bucket(bucketMeta).Get(keyUpgrade) != nil ||
-			string(tx.Bucket(bucketMeta).Get(keyFormat)) != formatID {
-			t.Errorf("after the upgrade: stmt bucket %v, cursor %q, format %q", tx.Bucket(bucketStmtV1) != nil,
-				tx.Bucket(bucketMeta).Get(keyUpgrade), tx.Bucket(bucketMeta).Get(keyFormat))
-		}
-		return nil
-	})
-	// The ledger carries on: new movements chain onto the upgraded statements.
-	mustDebit(t, l, dreq("after", "after", "a", 10, 0), nil)
-	if lines, _, err := l.Statement(bg, "a", 0, 2); err != nil || len(lines) != 2 || lines[0].Reference != "after" ||
-		lines[1].Seq != wantStatements["a"][0].Seq || lines[0].Balance != lines[1].Balance-10 {
-		t.Errorf("statement after a new debit: %+v, %v", lines, err)
+			l.reopen()
+			defer l.Ledger.Close()
+			rep, err := l.Audit(bg)
+			if err != nil || !rep.OK {
+				t.Fatalf("audit after the upgrade: %+v, %v", rep, err)
+			}
+			if got := statements(t, l, append(ids, "idle")); !reflect.DeepEqual(got, wantStatements) {
+				t.Errorf("statements after the upgrade:\n\tgot  %+v\n\twant %+v", got, wantStatements)
+			}
+			if got := readBooks(t, l); !reflect.DeepEqual(got, wantBooks) {
+				t.Errorf("books after the upgrade:\n\tgot  %+v\n\twant %+v", got, wantBooks)
+			}
+			_ = l.db.View(func(tx *bolt.Tx) error {
+				meta := tx.Bucket(bucketMeta)
+				if tx.Bucket(bucketStmtV1) != nil || meta.Get(keyUpgrade) != nil || meta.Get(keyUpgradeWallets) != nil ||
+					string(meta.Get(keyFormat)) != formatID {
+					t.Errorf("after the upgrade: stmt bucket %v, cursors %q %q, format %q", tx.Bucket(bucketStmtV1) != nil,
+						meta.Get(keyUpgrade), meta.Get(keyUpgradeWallets), meta.Get(keyFormat))
+				}
+				return tx.Bucket(bucketWallets).ForEach(func(k, v []byte) error {
+					if len(v) == 0 || v[0] != walletCodecV1 {
+						t.Errorf("wallet %s still stored as %q", k, v)
+					}
+					return nil
+				})
+			})
+			// The ledger carries on: new movements chain onto the upgraded statements.
+			mustDebit(t, l, dreq("after", "after", "a", 10, 0), nil)
+			if lines, _, err := l.Statement(bg, "a", 0, 2); err != nil || len(lines) != 2 || lines[0].Reference != "after" ||
+				lines[1].Seq != wantStatements["a"][0].Seq || lines[0].Balance != lines[1].Balance-10 {
+				t.Errorf("statement after a new debit: %+v, %v", lines, err)
+			}
+		})
 	}
 }
 
