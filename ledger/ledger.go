@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -283,8 +284,11 @@ func checkLength(path string) error {
 
 // checkFile runs bbolt's consistency check over every page of an existing file before anything writes to it, so a
 // damaged ledger is refused as it is (and can be restored or examined) rather than used until a read trips over it.
-// It reads the whole file once.
+// It reads the whole file once, and its bookkeeping (bbolt keeps a map entry for every page: ~200 MB of heap on a
+// 16.5 GB ledger) is garbage once it returns: it goes back to the OS at once, not at the collector's next cycle,
+// which a server with a small live heap may not reach for a long time.
 func checkFile(db *bolt.DB) (err error) {
+	defer debug.FreeOSMemory()
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("%w: consistency check: %v", ErrCorrupt, p)
