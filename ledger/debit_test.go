@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -352,5 +353,34 @@ func TestRenderFailureAbortsOnlyThatOperation(t *testing.T) {
 	}
 	if _, err := l.Replay(bg, "good", good.Fingerprint); err != nil {
 		t.Errorf("Replay(good): %v", err)
+	}
+}
+
+// An approval's answer rendered by the caller (Envelope.Approved) is what the ledger answers and stores, without
+// calling Render; every other outcome is still rendered inside the commit.
+func TestApprovedAnswerRenderedByCaller(t *testing.T) {
+	l := openTest(t, withNoSync())
+	mustWallet(t, l, "w1", "566", 0)
+	mustCredit(t, l, "w1", 1_000)
+	var renders atomic.Int64
+	withApproved := func(d DebitRequest) DebitRequest {
+		d.Approved = []byte("approved by the caller " + d.RequestID)
+		inner := d.Render
+		d.Render = func(o Outcome) ([]byte, error) { renders.Add(1); return inner(o) }
+		return d
+	}
+
+	a, err := l.Debit(bg, withApproved(dreq("q1", "d1", "w1", 300, 0)))
+	if err != nil || !a.Outcome.Approved() || string(a.Response) != "approved by the caller q1" || renders.Load() != 0 {
+		t.Fatalf("approval: %+v %q, %v; Render called %d times", a.Outcome, a.Response, err, renders.Load())
+	}
+	again, err := l.Debit(bg, withApproved(dreq("q1", "d1", "w1", 300, 0)))
+	if err != nil || !again.Replayed || string(again.Response) != "approved by the caller q1" {
+		t.Errorf("replay: %+v %q, %v; want the stored answer", again, again.Response, err)
+	}
+	d, err := l.Debit(bg, withApproved(dreq("q2", "d2", "w1", 5_000, 0)))
+	want, _ := render("q2")(Outcome{Decline: ErrInsufficientFunds})
+	if err != nil || !errors.Is(d.Outcome.Decline, ErrInsufficientFunds) || string(d.Response) != string(want) || renders.Load() != 1 {
+		t.Errorf("decline: %+v %q, %v; want %q rendered once (Render called %d times)", d.Outcome, d.Response, err, want, renders.Load())
 	}
 }

@@ -179,6 +179,11 @@ func (s *Server) process(ctx context.Context, rawBody io.Reader, m message, x *e
 		}
 		return s.sign(r, respcodes.FromOutcome(o), key)
 	}}
+	if m.render == nil {
+		// Most messages are approved: sign that answer here, in this request's goroutine, rather than in the
+		// ledger's single writer (see ledger.Envelope.Approved). An error leaves it to the writer's Render.
+		env.Approved, _ = env.Render(ledger.Outcome{})
+	}
 	ans, err = m.exec(s, ctx, r, env)
 	if err != nil {
 		if errors.Is(err, ledger.ErrRequestConflict) {
