@@ -3,7 +3,6 @@ package ledger
 import (
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"math/big"
 	"sort"
@@ -56,8 +55,8 @@ func (l *Ledger) Audit(ctx context.Context) (AuditReport, error) {
 				return err
 			}
 			rep.Entries++
-			var e Entry
-			if err := json.Unmarshal(v, &e); err != nil {
+			e, err := decodeEntry(v)
+			if err != nil {
 				fail("journal entry %x: undecodable: %v", k, err)
 				return nil
 			}
@@ -77,7 +76,7 @@ func (l *Ledger) Audit(ctx context.Context) (AuditReport, error) {
 			if total.Sign() != 0 {
 				fail("journal entry %d (%s %s): postings sum to %s, not zero", e.Seq, e.Kind, e.Reference, total)
 			}
-			auditLink(&e, chains, fail)
+			auditLink(e, chains, fail)
 			return nil
 		})
 		if err != nil {

@@ -37,7 +37,7 @@ func appendEntry(e Entry) func(r *rtx) error {
 		e.Seq = seq
 		var k [8]byte
 		binary.BigEndian.PutUint64(k[:], seq)
-		return putJSON(r.journal, k[:], e)
+		return putEntry(r.journal, k[:], &e)
 	}
 }
 
@@ -45,12 +45,12 @@ func editEntry(seq uint64, f func(*Entry)) func(r *rtx) error {
 	return func(r *rtx) error {
 		var k [8]byte
 		binary.BigEndian.PutUint64(k[:], seq)
-		var e Entry
-		if _, err := getJSON(r.journal, k[:], &e); err != nil {
+		e, _, err := getEntry(r.journal, k[:])
+		if err != nil {
 			return err
 		}
-		f(&e)
-		return putJSON(r.journal, k[:], &e)
+		f(e)
+		return putEntry(r.journal, k[:], e)
 	}
 }
 

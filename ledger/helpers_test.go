@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -276,8 +275,8 @@ func readBooks(t testing.TB, l *testLedger) books {
 		}
 		b.Entries = r.journal.Stats().KeyN
 		if err := r.journal.ForEach(func(k, v []byte) error {
-			var e Entry
-			if err := json.Unmarshal(v, &e); err != nil {
+			e, err := decodeEntry(v)
+			if err != nil {
 				return err
 			}
 			if e.Wallet != nil {

@@ -234,8 +234,7 @@ func lienDetails(own, placed *Details) *Details {
 
 // reversalMoved reads what a reversal's journal entry gave back: the principal and the fee.
 func (w *wtx) reversalMoved(rec *txnRecord) (principal, fee int64, err error) {
-	var e Entry
-	ok, err := getJSON(w.journal, outboxKey(rec.Entry), &e)
+	e, ok, err := getEntry(w.journal, outboxKey(rec.Entry))
 	if err != nil {
 		return 0, 0, err
 	}

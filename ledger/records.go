@@ -359,7 +359,7 @@ func (w *wtx) post(e *Entry, wal *walletRecord) (uint64, error) {
 	}
 	var key [8]byte
 	binary.BigEndian.PutUint64(key[:], seq)
-	if err := putJSON(w.journal, key[:], e); err != nil {
+	if err := putEntry(w.journal, key[:], e); err != nil {
 		return 0, err
 	}
 	for account, bal := range newSys {

@@ -104,13 +104,12 @@ func upgradeStepV1(db *bolt.DB, n int) (done bool, err error) {
 			}
 			var key [8]byte
 			binary.BigEndian.PutUint64(key[:], seq)
-			var e Entry
-			ok, err := getJSON(journal, key[:], &e)
+			e, ok, err := getEntry(journal, key[:])
 			if err != nil || !ok {
 				return fmt.Errorf("statement line %x: no readable journal entry %d (%v)", k, seq, err)
 			}
 			e.Wallet = &EntryWallet{ID: wallet, Prev: prev, Balance: line.Balance}
-			if err := putJSON(journal, key[:], &e); err != nil {
+			if err := putEntry(journal, key[:], e); err != nil {
 				return err
 			}
 			prev, last = seq, k

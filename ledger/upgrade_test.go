@@ -24,8 +24,8 @@ type stmtLineV1Full struct {
 	Narration string `json:"narration,omitempty"`
 }
 
-// downgradeToV1 rewrites a format-2 file as format 1 laid it out: the statement in the stmt bucket, no links in
-// the journal, no statement heads in the wallet records, the old format marker.
+// downgradeToV1 rewrites a format-2 file as format 1 laid it out: the statement in the stmt bucket, JSON journal
+// entries without links, JSON wallet records without statement heads, the old format marker.
 func downgradeToV1(t *testing.T, path string) {
 	t.Helper()
 	db, err := bolt.Open(path, 0o600, nil)
@@ -42,22 +42,21 @@ func downgradeToV1(t *testing.T, path string) {
 		type kv struct{ k, v []byte }
 		var rewrite []kv
 		err = journal.ForEach(func(k, v []byte) error {
-			var e Entry
-			if err := json.Unmarshal(v, &e); err != nil {
+			e, err := decodeEntry(v)
+			if err != nil {
 				return err
 			}
-			if e.Wallet == nil {
-				return nil
+			if e.Wallet != nil {
+				id := e.Wallet.ID
+				line := stmtLineV1Full{Seq: e.Seq, Time: e.Time.UnixNano(), Kind: e.Kind, Reference: e.Reference,
+					Amount: walletDelta(e, id), Balance: e.Wallet.Balance, Narration: e.Narration}
+				key := binary.BigEndian.AppendUint64(append([]byte(id), 0), e.Seq)
+				if err := putJSON(stmt, key, line); err != nil {
+					return err
+				}
+				e.Wallet = nil
 			}
-			id := e.Wallet.ID
-			line := stmtLineV1Full{Seq: e.Seq, Time: e.Time.UnixNano(), Kind: e.Kind, Reference: e.Reference,
-				Amount: walletDelta(&e, id), Balance: e.Wallet.Balance, Narration: e.Narration}
-			key := binary.BigEndian.AppendUint64(append([]byte(id), 0), e.Seq)
-			if err := putJSON(stmt, key, line); err != nil {
-				return err
-			}
-			e.Wallet = nil
-			raw, _ := json.Marshal(&e)
+			raw, _ := json.Marshal(e) // format 1 wrote every entry in JSON
 			rewrite = append(rewrite, kv{append([]byte(nil), k...), raw})
 			return nil
 		})

@@ -307,12 +307,8 @@ func (r *rtx) walletEntry(walletID string, seq uint64) (uint64, *Entry, error) {
 func (r *rtx) entry(seq uint64) (*Entry, error) {
 	var k [8]byte
 	binary.BigEndian.PutUint64(k[:], seq)
-	e := new(Entry)
-	ok, err := getJSON(r.journal, k[:], e)
-	if err != nil || !ok {
-		return nil, err
-	}
-	return e, nil
+	e, _, err := getEntry(r.journal, k[:])
+	return e, err
 }
 
 // walletDelta is the signed change entry e makes to walletID's balance (0 for a memo entry).
