@@ -110,7 +110,7 @@ func TestEntryCodecRefusesDamage(t *testing.T) {
 	bad := map[string][]byte{"empty": nil, "trailing byte": append(slices.Clone(raw), 0),
 		"wallet version": append([]byte{walletCodecV1}, raw[1:]...), "bad wallet flag": func() []byte {
 			b := slices.Clone(raw)
-			b[len(b)-1-len(binary_uvarint(99_897*2))-len(binary_uvarint(123_400))-1-2] = 7 // the flag before "w1"
+			b[len(b)-1-len(uvarintBytes(99_897*2))-len(uvarintBytes(123_400))-1-2] = 7 // the flag before "w1"
 			return b
 		}(), "huge posting count": {entryCodecV1, 1, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f}}
 	for i := range len(raw) {
@@ -126,7 +126,7 @@ func TestEntryCodecRefusesDamage(t *testing.T) {
 	}
 }
 
-func binary_uvarint(v uint64) []byte {
+func uvarintBytes(v uint64) []byte {
 	var b []byte
 	for v >= 0x80 {
 		b = append(b, byte(v)|0x80)
