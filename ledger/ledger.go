@@ -25,9 +25,9 @@ var (
 	bucketMeta     = []byte("meta")     // "format" -> formatID; "batch" -> last committed batch number
 	bucketWallets  = []byte("wallets")  // walletId -> walletRecord (binary, walletcodec.go)
 	bucketAccounts = []byte("accounts") // system account name -> int64 balance (8 bytes, big endian)
-	bucketJournal  = []byte("journal")  // entry sequence (8 bytes, big endian) -> Entry (JSON)
+	bucketJournal  = []byte("journal")  // entry sequence (8 bytes, big endian) -> Entry (binary, entrycodec.go)
 	bucketRequests = []byte("requests") // requestId -> batch(8) fingerprint(32) reasonLen(1) reason response
-	bucketTxns     = []byte("txns")     // namespace byte + transactionReference -> txnRecord (JSON)
+	bucketTxns     = []byte("txns")     // namespace byte + transactionReference -> txnRecord (binary, txncodec.go)
 	bucketCredits  = []byte("credits")  // admin credit reference -> creditRecord (JSON)
 
 	allBuckets = [][]byte{bucketMeta, bucketWallets, bucketAccounts, bucketJournal, bucketRequests,

@@ -224,16 +224,20 @@ func txnKey(ns byte, ref string) []byte {
 }
 
 func (r *rtx) txn(ns byte, ref string) (*txnRecord, error) {
-	var t txnRecord
-	ok, err := getJSON(r.txns, txnKey(ns, ref), &t)
-	if !ok || err != nil {
-		return nil, err
+	key := txnKey(ns, ref)
+	raw := r.txns.Get(key)
+	if raw == nil {
+		return nil, nil
 	}
-	return &t, nil
+	t, err := decodeTxn(raw)
+	if err != nil {
+		return nil, fmt.Errorf("transaction %q: %w", key, err)
+	}
+	return t, nil
 }
 
 func (w *wtx) putTxn(ns byte, rec *txnRecord) error {
-	return putJSON(w.txns, txnKey(ns, rec.Reference), rec)
+	return w.txns.Put(txnKey(ns, rec.Reference), encodeTxn(rec))
 }
 
 // requestRecord is the idempotency record of one requestId.

@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -25,7 +26,7 @@ type stmtLineV1Full struct {
 }
 
 // downgradeToV1 rewrites a format-2 file as format 1 laid it out: the statement in the stmt bucket, JSON journal
-// entries without links, JSON wallet records without statement heads, the old format marker.
+// entries without links, JSON transactions, JSON wallet records without statement heads, the old format marker.
 func downgradeToV1(t *testing.T, path string) {
 	t.Helper()
 	db, err := bolt.Open(path, 0o600, nil)
@@ -65,6 +66,24 @@ func downgradeToV1(t *testing.T, path string) {
 		}
 		for _, r := range rewrite {
 			if err := journal.Put(r.k, r.v); err != nil {
+				return err
+			}
+		}
+		txns := tx.Bucket(bucketTxns) // format 1 wrote transactions in JSON too
+		var txnKeys, txnJSON [][]byte
+		if err := txns.ForEach(func(k, v []byte) error {
+			x, err := decodeTxn(v)
+			if err != nil {
+				return err
+			}
+			raw, _ := json.Marshal(x)
+			txnKeys, txnJSON = append(txnKeys, bytes.Clone(k)), append(txnJSON, raw)
+			return nil
+		}); err != nil {
+			return err
+		}
+		for i, k := range txnKeys {
+			if err := txns.Put(k, txnJSON[i]); err != nil {
 				return err
 			}
 		}
@@ -208,8 +227,14 @@ func TestUpgradeFromFormat1(t *testing.T) {
 					return nil
 				})
 			})
-			// The ledger carries on: new movements chain onto the upgraded statements.
+			// The ledger carries on: new movements chain onto the upgraded statements, and a debit recorded in
+			// JSON by format 1 is reversed through its record.
 			mustDebit(t, l, dreq("after", "after", "a", 10, 0), nil)
+			mustReverse(t, l, rreq("after-r", "after-r1", "d11", "b", 20), nil)
+			if lines, _, err := l.Statement(bg, "b", 0, 1); err != nil || len(lines) != 1 || lines[0].Reference != "after-r1" ||
+				lines[0].Amount != 20 || lines[0].Balance != wantStatements["b"][0].Balance+20 {
+				t.Errorf("statement after reversing an upgraded debit: %+v, %v", lines, err)
+			}
 			if lines, _, err := l.Statement(bg, "a", 0, 2); err != nil || len(lines) != 2 || lines[0].Reference != "after" ||
 				lines[1].Seq != wantStatements["a"][0].Seq || lines[0].Balance != lines[1].Balance-10 {
 				t.Errorf("statement after a new debit: %+v, %v", lines, err)
