@@ -112,7 +112,7 @@ func openReadOnly(path string, timeout time.Duration) (*bolt.DB, error) {
 		}
 		switch got := string(meta.Get(keyFormat)); got {
 		case formatID:
-		case formatV1:
+		case formatV1, formatUpgrading:
 			return fmt.Errorf("%w (format %q: an older layout, upgraded in place the first time walletgate serve opens it)", ErrNotLedger, got)
 		default:
 			return fmt.Errorf("%w (format %q, want %q)", ErrNotLedger, got, formatID)

@@ -325,7 +325,7 @@ func (l *Ledger) init(existed bool) error {
 		}
 		switch got := string(meta.Get(keyFormat)); got {
 		case formatID:
-		case formatV1:
+		case formatV1, formatUpgrading:
 			upgrade = true
 		default:
 			return fmt.Errorf("%w (format %q, want %q)", ErrNotLedger, got, formatID)

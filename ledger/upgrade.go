@@ -17,6 +17,11 @@ import (
 // transaction ended, and linking an entry twice writes the same bytes.
 const formatV1 = "walletgate-ledger/1"
 
+// formatUpgrading marks a file part-way through its upgrade, from the upgrade's first transaction to its last:
+// neither layout, so the release before format 2 refuses it (it would serve it as format 1, with empty statements,
+// and write statement lines the upgrade no longer reads), and only a release with this upgrade finishes it.
+const formatUpgrading = "walletgate-ledger/1-upgrading-to-2"
+
 var (
 	bucketStmtV1 = []byte("stmt")
 	keyUpgrade   = []byte("upgrade") // meta: the last format-1 statement key linked into the journal
@@ -53,6 +58,9 @@ func upgradeV1(db *bolt.DB) error {
 func upgradeStepV1(db *bolt.DB, n int) (done bool, err error) {
 	err = db.Update(func(tx *bolt.Tx) error {
 		meta, journal, wallets := tx.Bucket(bucketMeta), tx.Bucket(bucketJournal), tx.Bucket(bucketWallets)
+		if err := meta.Put(keyFormat, []byte(formatUpgrading)); err != nil {
+			return err
+		}
 		stmt := tx.Bucket(bucketStmtV1)
 		if stmt == nil { // linked before a crash cut the upgrade short
 			done = true
@@ -105,8 +113,11 @@ func upgradeStepV1(db *bolt.DB, n int) (done bool, err error) {
 			var key [8]byte
 			binary.BigEndian.PutUint64(key[:], seq)
 			e, ok, err := getEntry(journal, key[:])
-			if err != nil || !ok {
-				return fmt.Errorf("statement line %x: no readable journal entry %d (%v)", k, seq, err)
+			switch {
+			case err != nil:
+				return fmt.Errorf("statement line %d of wallet %q: %w", seq, wallet, err)
+			case !ok:
+				return fmt.Errorf("%w: statement line %d of wallet %q: its journal entry is missing", ErrCorrupt, seq, wallet)
 			}
 			e.Wallet = &EntryWallet{ID: wallet, Prev: prev, Balance: line.Balance}
 			if err := putEntry(journal, key[:], e); err != nil {

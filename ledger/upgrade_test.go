@@ -267,3 +267,92 @@ func TestStatementForeignCursor(t *testing.T) {
 		}
 	}
 }
+
+// A damaged link that does not lead to an older entry is an error for Statement, never a page of repeated lines or a
+// walk that does not end (it would hold its read transaction, and with it Close and the writer's next remap).
+func TestStatementBrokenChain(t *testing.T) {
+	for _, prev := range []uint64{2, 3, 1 << 40} {
+		t.Run(fmt.Sprintf("prev %d", prev), func(t *testing.T) {
+			l := openTest(t, withNoSync(), withoutAudit())
+			mustWallet(t, l, "w1", "566", 0)
+			mustCredit(t, l, "w1", 100) // entry 1
+			mustCredit(t, l, "w1", 50)  // entry 2
+			corrupt(t, l, editEntry(2, func(e *Entry) { e.Wallet.Prev = prev }))
+			// Every walk that crosses entry 2's link fails: from the head (0), from a cursor that is not the wallet's
+			// (1: the walk starts at the head) and from entry 2 itself (3). A page below it (2) never reads the link.
+			for _, before := range []uint64{0, 1, 3} {
+				lines, next, err := l.Statement(bg, "w1", before, 10)
+				if err == nil || !strings.Contains(err.Error(), "not to an older entry") {
+					t.Errorf("Statement(w1, before %d) = %d lines, next %d, %v; want the broken link named", before,
+						len(lines), next, err)
+				}
+			}
+			if lines, next, err := l.Statement(bg, "w1", 2, 10); err != nil || len(lines) != 1 || lines[0].Seq != 1 || next != 0 {
+				t.Errorf("Statement(w1, before 2) = %+v, next %d, %v; want entry 1 alone", lines, next, err)
+			}
+			if err := l.Ledger.Close(); err != nil {
+				t.Errorf("Close after reading the broken chain: %v", err)
+			}
+		})
+	}
+}
+
+// From the upgrade's first transaction the file says it is being upgraded, so that the release before format 2
+// refuses it instead of serving it as format 1 (empty statements, lines the upgrade would no longer read); read-only
+// opens refuse it too, and Open finishes it.
+func TestUpgradeInProgressMarker(t *testing.T) {
+	defer func(n int) { upgradeChunk = n }(upgradeChunk)
+	upgradeChunk = 1
+	l := openTest(t, withNoSync())
+	mustWallet(t, l, "a", "566", 0)
+	mustCredit(t, l, "a", 1_000)
+	mustCredit(t, l, "a", 10)
+	if err := l.Ledger.Close(); err != nil {
+		t.Fatal(err)
+	}
+	downgradeToV1(t, l.path)
+	db, err := bolt.Open(l.path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if done, err := upgradeStepV1(db, upgradeChunk); err != nil || done {
+		t.Fatalf("first link step: done %v, %v", done, err)
+	}
+	var format string
+	_ = db.View(func(tx *bolt.Tx) error { format = string(tx.Bucket(bucketMeta).Get(keyFormat)); return nil })
+	_ = db.Close()
+	if format != formatUpgrading {
+		t.Errorf("after the upgrade's first transaction the file says %q, want %q", format, formatUpgrading)
+	}
+	if _, err := CheckFile(bg, l.path, 0); !errors.Is(err, ErrNotLedger) || !strings.Contains(err.Error(), "upgraded in place") {
+		t.Errorf("CheckFile(half upgraded) = %v; want a refusal that says how it is upgraded", err)
+	}
+	l.reopen() // finishes the upgrade; the cleanup audits it
+	if lines, _, err := l.Statement(bg, "a", 0, 10); err != nil || len(lines) != 2 || lines[0].Balance != 1_010 {
+		t.Errorf("statement after the upgrade finished: %+v, %v", lines, err)
+	}
+}
+
+// An upgrade that meets a statement line without its journal entry stops, says so, and Open refuses the file.
+func TestUpgradeMissingEntry(t *testing.T) {
+	l := openTest(t, withNoSync(), withoutAudit())
+	mustWallet(t, l, "a", "566", 0)
+	mustCredit(t, l, "a", 1_000)
+	if err := l.Ledger.Close(); err != nil {
+		t.Fatal(err)
+	}
+	downgradeToV1(t, l.path)
+	db, err := bolt.Open(l.path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = db.Update(func(tx *bolt.Tx) error {
+		var k [8]byte
+		binary.BigEndian.PutUint64(k[:], 1)
+		return tx.Bucket(bucketJournal).Delete(k[:])
+	})
+	_ = db.Close()
+	if _, err := Open(l.path, Options{}); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), `statement line 1 of wallet "a": its journal entry is missing`) {
+		t.Errorf("Open = %v; want the missing entry named", err)
+	}
+}

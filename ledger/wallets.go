@@ -271,7 +271,7 @@ type StatementLine struct {
 // statementStart finds the wallet's newest entry older than before (0: its newest). A cursor Statement handed out
 // names an entry of the wallet and is found at once; any other value is found by walking the statement from its
 // head.
-func (r *rtx) statementStart(rec *walletRecord, before uint64) (uint64, *Entry, error) {
+func (r *rtx) statementStart(ctx context.Context, rec *walletRecord, before uint64) (uint64, *Entry, error) {
 	if before == 0 || before > rec.Last {
 		return r.walletEntry(rec.ID, rec.Last)
 	}
@@ -279,10 +279,23 @@ func (r *rtx) statementStart(rec *walletRecord, before uint64) (uint64, *Entry, 
 		return before - 1, e, nil
 	}
 	seq, e, err := r.walletEntry(rec.ID, rec.Last)
-	for err == nil && seq >= before {
-		seq, e, err = r.walletEntry(rec.ID, e.Wallet.Prev)
+	for steps := 1; err == nil && seq >= before; steps++ {
+		if steps%4096 == 0 && ctx.Err() != nil {
+			return 0, nil, ctx.Err()
+		}
+		seq, e, err = r.prevEntry(rec.ID, seq, e)
 	}
 	return seq, e, err
+}
+
+// prevEntry reads the entry before e (journal entry seq) in walletID's statement. A link that does not lead to an
+// older entry is damage (Audit names it): an error, never a walk that repeats lines or does not end.
+func (r *rtx) prevEntry(walletID string, seq uint64, e *Entry) (uint64, *Entry, error) {
+	if e.Wallet.Prev >= seq {
+		return 0, nil, fmt.Errorf("statement of %s: journal entry %d links to %d, not to an older entry", walletID, seq,
+			e.Wallet.Prev)
+	}
+	return r.walletEntry(walletID, e.Wallet.Prev)
 }
 
 // walletEntry reads journal entry seq as a line of walletID's statement; seq 0 is the end of the statement. A
@@ -345,7 +358,7 @@ func (l *Ledger) Statement(ctx context.Context, walletID string, before uint64, 
 		if rec == nil {
 			return ErrWalletNotFound
 		}
-		seq, e, err := r.statementStart(rec, before)
+		seq, e, err := r.statementStart(ctx, rec, before)
 		if err != nil {
 			return err
 		}
@@ -355,7 +368,7 @@ func (l *Ledger) Statement(ctx context.Context, walletID string, before uint64, 
 				return nil
 			}
 			lines = append(lines, statementLine(rec.ID, e))
-			if seq, e, err = r.walletEntry(rec.ID, e.Wallet.Prev); err != nil {
+			if seq, e, err = r.prevEntry(rec.ID, seq, e); err != nil {
 				return err
 			}
 		}
