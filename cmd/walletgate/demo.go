@@ -64,7 +64,7 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer, getenv f
 		return usageError{err}
 	}
 	defer func() { _ = log.Sync() }()
-	tuneGC(getenv)
+	limitMemory := tuneGC(getenv)
 	var sim *demoSimulator
 	if *withPartners {
 		if sim, err = startDemoSimulator(cfg); err != nil {
@@ -74,6 +74,7 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer, getenv f
 	}
 
 	return runServer(ctx, cfg, keys, log, func(a *app) error {
+		limitMemory()
 		if _, err := a.ledger.CreateWallet(ctx, ledger.NewWallet{ID: demoWalletID, Currency: demoCurrency, Name: "Demo Wallet",
 			VirtualAccountID: sim.virtualAccountID()}); err != nil {
 			return fmt.Errorf("demo wallet: %w", err)

@@ -130,8 +130,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer, getenv func(str
 		return usageError{err}
 	}
 	defer func() { _ = log.Sync() }()
-	tuneGC(getenv)
-	return runServer(ctx, &cfg, keys, log, nil)
+	limitMemory := tuneGC(getenv)
+	return runServer(ctx, &cfg, keys, log, func(*app) error { limitMemory(); return nil })
 }
 
 // app is a running walletgate: the ledger, the two listeners, and how to stop them.
