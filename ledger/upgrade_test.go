@@ -108,6 +108,21 @@ func downgradeToV1(t *testing.T, path string) {
 	}
 }
 
+// closeAsV1 closes the test ledger, turns its file back into format 1 and opens it with bbolt alone, for a test to
+// take the upgrade a step at a time or damage what it will read.
+func closeAsV1(t *testing.T, l *testLedger) *bolt.DB {
+	t.Helper()
+	if err := l.Ledger.Close(); err != nil {
+		t.Fatal(err)
+	}
+	downgradeToV1(t, l.path)
+	db, err := bolt.Open(l.path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
 // statements reads every wallet's whole statement, three lines a page.
 func statements(t *testing.T, l *testLedger, ids []string) map[string][]StatementLine {
 	t.Helper()
@@ -307,14 +322,7 @@ func TestUpgradeInProgressMarker(t *testing.T) {
 	mustWallet(t, l, "a", "566", 0)
 	mustCredit(t, l, "a", 1_000)
 	mustCredit(t, l, "a", 10)
-	if err := l.Ledger.Close(); err != nil {
-		t.Fatal(err)
-	}
-	downgradeToV1(t, l.path)
-	db, err := bolt.Open(l.path, 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := closeAsV1(t, l)
 	if done, err := upgradeStepV1(db, upgradeChunk); err != nil || done {
 		t.Fatalf("first link step: done %v, %v", done, err)
 	}
@@ -338,14 +346,7 @@ func TestUpgradeMissingEntry(t *testing.T) {
 	l := openTest(t, withNoSync(), withoutAudit())
 	mustWallet(t, l, "a", "566", 0)
 	mustCredit(t, l, "a", 1_000)
-	if err := l.Ledger.Close(); err != nil {
-		t.Fatal(err)
-	}
-	downgradeToV1(t, l.path)
-	db, err := bolt.Open(l.path, 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := closeAsV1(t, l)
 	_ = db.Update(func(tx *bolt.Tx) error {
 		var k [8]byte
 		binary.BigEndian.PutUint64(k[:], 1)
