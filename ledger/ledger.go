@@ -92,7 +92,9 @@ type Options struct {
 	// MapTrim bounds the ledger file's pages mapped in the process: when the process's resident file-backed memory
 	// (mostly those pages) grew by more than this many bytes since the last trim, the writer drops the file's pages
 	// from the process's page tables. They stay in the kernel's page cache, so VmRSS and VmHWM measure the process,
-	// not the part of the file it touched. Linux only (maptrim.go). Default DefaultMapTrim; negative: never.
+	// not the part of the file it touched, up to what is mapped between two looks: when the page cache holds the file
+	// in large folios (after another process read it sequentially), a page fault maps a whole folio and that can be
+	// hundreds of MB (README, "Performance"). Linux only (maptrim.go). Default DefaultMapTrim; negative: never.
 	MapTrim int64
 
 	// mapTrim lets tests trim after every commit and fake /proc (maptrim.go).
