@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"sync/atomic"
@@ -90,6 +91,15 @@ func BenchmarkReplay(b *testing.B) {
 			}
 		}
 		reportOps(b, n)
+	})
+	b.Run("Replay miss", func(b *testing.B) {
+		// What every fresh debit pays before it goes to the writer: the look-up that finds nothing.
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := l.Replay(bg, "never-sent", d.Fingerprint); !errors.Is(err, ErrNotRecorded) {
+				b.Fatal(err)
+			}
+		}
 	})
 	b.Run("Replay parallel", func(b *testing.B) {
 		b.ReportAllocs()

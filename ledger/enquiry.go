@@ -101,8 +101,7 @@ func (l *Ledger) rememberEnquiry(ctx context.Context, env Envelope, out Outcome,
 	}
 	p := &pendingEnquiry{fingerprint: env.Fingerprint, decline: declineName(out.Decline), response: bytes.Clone(resp)}
 	existing, stored, added, err := l.enquiries.add(env.RequestID, p, func() (prev *requestRecord, err error) {
-		err = l.view(func(r *rtx) error { prev, err = r.request(env.RequestID); return err })
-		return prev, err
+		return l.storedRequest(env.RequestID)
 	})
 	switch {
 	case errors.Is(err, ErrClosed):

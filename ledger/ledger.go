@@ -662,7 +662,22 @@ func (l *Ledger) observe(d time.Duration, n int, err error) {
 
 // view runs fn in a read-only transaction. After Close it returns ErrClosed, like the writes.
 func (l *Ledger) view(fn func(r *rtx) error) error {
-	err := l.db.View(func(tx *bolt.Tx) error { return fn(newRtx(tx)) })
+	return l.viewTx(func(tx *bolt.Tx) error { return fn(newRtx(tx)) })
+}
+
+// storedRequest reads requestId id's record in a read transaction of its own that opens the requests bucket
+// alone: the look-up a switch message makes before it goes to the writer (every fresh debit pays it) needs none of
+// the other buckets newRtx opens. nil when there is none.
+func (l *Ledger) storedRequest(id string) (rec *requestRecord, err error) {
+	err = l.viewTx(func(tx *bolt.Tx) error {
+		rec, err = requestIn(tx.Bucket(bucketRequests), id)
+		return err
+	})
+	return rec, err
+}
+
+func (l *Ledger) viewTx(fn func(tx *bolt.Tx) error) error {
+	err := l.db.View(fn)
 	if errors.Is(err, berrors.ErrDatabaseNotOpen) {
 		return ErrClosed
 	}

@@ -271,11 +271,14 @@ func decodeRequestRecord(raw []byte) (requestRecord, error) {
 	return rec, nil
 }
 
-func (r *rtx) request(id string) (*requestRecord, error) {
+func (r *rtx) request(id string) (*requestRecord, error) { return requestIn(r.requests, id) }
+
+// requestIn reads requestId id's record from the requests bucket; nil when there is none.
+func requestIn(requests *bolt.Bucket, id string) (*requestRecord, error) {
 	if id == "" {
 		return nil, nil
 	}
-	raw := r.requests.Get([]byte(id))
+	raw := requests.Get([]byte(id))
 	if raw == nil {
 		return nil, nil
 	}

@@ -85,12 +85,7 @@ func (l *Ledger) Replay(ctx context.Context, requestID string, fingerprint [32]b
 	if requestID == "" || len(requestID) > MaxRequestIDLen {
 		return Answer{}, ErrNotRecorded
 	}
-	var rec *requestRecord
-	err := l.view(func(r *rtx) error {
-		var err error
-		rec, err = r.request(requestID)
-		return err
-	})
+	rec, err := l.storedRequest(requestID)
 	switch {
 	case errors.Is(err, ErrClosed):
 		return Answer{}, ErrClosed
