@@ -676,6 +676,7 @@ func (l *Ledger) storedRequest(id string) (rec *requestRecord, err error) {
 	return rec, err
 }
 
+// viewTx runs fn in a read-only bbolt transaction; after Close it returns ErrClosed. view and storedRequest share it.
 func (l *Ledger) viewTx(fn func(tx *bolt.Tx) error) error {
 	err := l.db.View(fn)
 	if errors.Is(err, berrors.ErrDatabaseNotOpen) {
