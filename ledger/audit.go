@@ -102,8 +102,8 @@ func (l *Ledger) Audit(ctx context.Context) (AuditReport, error) {
 			}
 			t.Add(t, big.NewInt(stored))
 		}
-		err = r.wallets.ForEach(func(k, v []byte) error {
-			w, err := decodeWallet(string(k), v)
+		err = r.forEachWallet(func(k string, v []byte) error {
+			w, err := decodeWallet(k, v)
 			if err != nil {
 				fail("wallet %q: undecodable: %v", k, err)
 				return nil

@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -77,7 +78,17 @@ func CheckFile(ctx context.Context, path string, timeout time.Duration) (AuditRe
 	if err != nil {
 		return AuditReport{}, fmt.Errorf("check %s: %w", path, err)
 	}
-	rep, err := (&Ledger{db: db}).Audit(ctx)
+	l := &Ledger{db: db, wlog: newWalletLog(0)}
+	err = db.View(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bucketMeta).Get(keyBatch); len(v) == 8 {
+			l.batchSeq = binary.BigEndian.Uint64(v)
+		}
+		return l.wlog.load(tx, l.batchSeq)
+	})
+	if err != nil {
+		return AuditReport{}, fmt.Errorf("check %s: %w", path, err)
+	}
+	rep, err := l.Audit(ctx)
 	if err != nil {
 		return AuditReport{}, fmt.Errorf("check %s: %w", path, err)
 	}
@@ -112,7 +123,7 @@ func openReadOnly(path string, timeout time.Duration) (*bolt.DB, error) {
 		}
 		switch got := string(meta.Get(keyFormat)); got {
 		case formatID:
-		case formatV1, formatUpgrading:
+		case formatV1, formatUpgrading, formatV2:
 			return fmt.Errorf("%w (format %q: an older layout, upgraded in place the first time walletgate serve opens it)", ErrNotLedger, got)
 		default:
 			return fmt.Errorf("%w (format %q, want %q)", ErrNotLedger, got, formatID)

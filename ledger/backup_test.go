@@ -260,13 +260,7 @@ func TestCheckFileReportsBadBooks(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketWallets)
-		w, err := decodeWallet("w1", b.Get([]byte("w1")))
-		if err != nil {
-			return err
-		}
-		w.Balance += 1_000_000
-		return b.Put([]byte("w1"), encodeWallet(w))
+		return tamperWallet(tx, "w1", func(w *walletRecord) { w.Balance += 1_000_000 })
 	})
 	if cerr := db.Close(); err == nil {
 		err = cerr

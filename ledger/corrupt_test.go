@@ -5,16 +5,34 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	bolt "go.etcd.io/bbolt"
 )
 
-// corruptFixture writes a ledger with some wallets and returns its bytes and page size.
-func corruptFixture(t *testing.T) []byte {
+// corruptFixture writes a ledger with some wallets and returns its bytes and the id of a page in use in one of its
+// trees (a leaf or branch page not on the freelist).
+func corruptFixture(t *testing.T) ([]byte, int) {
 	t.Helper()
 	l := openTest(t)
 	for i := range 100 {
 		id := fmt.Sprintf("w%03d", i)
 		mustWallet(t, l, id, "566", 0)
 		mustCredit(t, l, id, int64(100+i))
+	}
+	treePage := 0
+	if err := l.db.View(func(tx *bolt.Tx) error {
+		for id := 2; treePage == 0; id++ {
+			info, err := tx.Page(id)
+			if err != nil || info == nil {
+				return fmt.Errorf("no leaf or branch page in use below page %d: %v", id, err)
+			}
+			if info.Type == "leaf" || info.Type == "branch" {
+				treePage = id
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
 	}
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
@@ -24,13 +42,13 @@ func corruptFixture(t *testing.T) []byte {
 		t.Fatal(err)
 	}
 	l.reopen() // so that openTest's cleanup finds it open
-	return b
+	return b, treePage
 }
 
 // TestOpenRefusesCorrupt damages a ledger file the ways disks and copies do. Open must refuse each one with
 // ErrCorrupt (or as unreadable when no meta page survives), never panic, and leave the file byte for byte as it was.
 func TestOpenRefusesCorrupt(t *testing.T) {
-	orig := corruptFixture(t)
+	orig, treePage := corruptFixture(t)
 	page := os.Getpagesize()
 	fill := func(b []byte, from, to int, v byte) []byte {
 		for i := from; i < to && i < len(b); i++ {
@@ -44,7 +62,7 @@ func TestOpenRefusesCorrupt(t *testing.T) {
 		corrupt bool // ErrCorrupt; else any error
 	}{
 		{"both meta pages overwritten", func(b []byte) []byte { return fill(b, 0, 2*page, 0xAB) }, false},
-		{"a page of the tree zeroed", func(b []byte) []byte { return fill(b, 3*page, 4*page, 0) }, true},
+		{"a page of the tree zeroed", func(b []byte) []byte { return fill(b, treePage*page, (treePage+1)*page, 0) }, true},
 		{"everything after the meta pages zeroed", func(b []byte) []byte { return fill(b, 2*page, len(b), 0) }, true},
 		{"truncated to half", func(b []byte) []byte { return b[:len(b)/2] }, true},
 	}

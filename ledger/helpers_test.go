@@ -255,8 +255,8 @@ func readBooks(t testing.TB, l *testLedger) books {
 	t.Helper()
 	b := books{Balances: map[string]int64{}, DayUsed: map[string]int64{}, Status: map[string]Status{}}
 	err := l.view(func(r *rtx) error {
-		if err := r.wallets.ForEach(func(k, v []byte) error {
-			w, err := decodeWallet(string(k), v)
+		if err := r.forEachWallet(func(k string, v []byte) error {
+			w, err := decodeWallet(k, v)
 			if err != nil {
 				return err
 			}

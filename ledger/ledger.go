@@ -18,7 +18,11 @@ import (
 
 // formatID is written into the meta bucket of every ledger; Open refuses files that lack it, and upgrades files of
 // an older format in place (upgrade.go).
-const formatID = "walletgate-ledger/2"
+const formatID = "walletgate-ledger/3"
+
+// formatV2 is format 3 without the wallet log (walletlog.go): Open adds the empty log and marks the file format 3,
+// in one transaction. Releases before format 3 refuse a format-3 file, which they would read without its log.
+const formatV2 = "walletgate-ledger/2"
 
 // Bucket names. Changing one is a data migration.
 var (
@@ -31,7 +35,7 @@ var (
 	bucketCredits  = []byte("credits")  // admin credit reference -> creditRecord (JSON)
 
 	allBuckets = [][]byte{bucketMeta, bucketWallets, bucketAccounts, bucketJournal, bucketRequests,
-		bucketTxns, bucketCredits,
+		bucketTxns, bucketCredits, bucketWalletLog,
 		bucketLienExpiry,
 		bucketOutbox, bucketOutboxQueue, bucketOutboxRef, bucketTopups, bucketCashouts,
 	}
@@ -99,6 +103,9 @@ type Options struct {
 
 	// mapTrim lets tests trim after every commit and fake /proc (maptrim.go).
 	mapTrim mapTrimHooks
+
+	// walletRound lets tests shorten the wallet log's rounds (walletlog.go). Default walletRoundCommits.
+	walletRound int
 }
 
 // DefaultFillWait is Options.FillWait when unset, tuned with `walletgate loadgen` (README, "Performance").
@@ -141,6 +148,8 @@ type Ledger struct {
 	lastCommit time.Duration // how long the last commit took; owned by the writer goroutine
 
 	trim *mapTrim // drops the file's mapped pages (maptrim.go); owned by the writer goroutine but for its counters
+
+	wlog *walletLog // wallet records newer than the wallets bucket (walletlog.go)
 }
 
 // readyProbe is one probe write of Ready, shared by every Ready call while it runs.
@@ -220,6 +229,7 @@ func Open(path string, opts Options) (*Ledger, error) {
 		stopped: make(chan struct{}),
 
 		outboxWake: make(chan struct{}, 1),
+		wlog:       newWalletLog(opts.walletRound),
 	}
 	if err := l.init(existed); err != nil {
 		_ = db.Close()
@@ -327,6 +337,13 @@ func (l *Ledger) init(existed bool) error {
 		}
 		switch got := string(meta.Get(keyFormat)); got {
 		case formatID:
+		case formatV2:
+			if _, err := tx.CreateBucketIfNotExists(bucketWalletLog); err != nil {
+				return err
+			}
+			if err := meta.Put(keyFormat, []byte(formatID)); err != nil {
+				return err
+			}
 		case formatV1, formatUpgrading:
 			upgrade = true
 		default:
@@ -342,10 +359,13 @@ func (l *Ledger) init(existed bool) error {
 		}
 		return nil
 	})
-	if err != nil || !upgrade {
+	if err == nil && upgrade {
+		err = upgradeV1(l.db)
+	}
+	if err != nil {
 		return err
 	}
-	return upgradeV1(l.db)
+	return l.db.View(func(tx *bolt.Tx) error { return l.wlog.load(tx, l.batchSeq) })
 }
 
 // Close stops taking operations, lets the writer finish and commit everything already queued, and closes the
@@ -607,6 +627,11 @@ func (l *Ledger) tryCommit(ops []*op) (results []opResult, failedAt int, err err
 		}
 		results[i] = opResult{v: v}
 	}
+	copied, err := l.wlog.beforeCommit(tx, batch, w.staged)
+	if err != nil {
+		_ = tx.Rollback()
+		return nil, -1, fmt.Errorf("%w: %v", ErrStorage, err)
+	}
 	var b [8]byte
 	binary.BigEndian.PutUint64(b[:], batch)
 	if err := w.meta.Put(keyBatch, b[:]); err != nil {
@@ -624,17 +649,26 @@ func (l *Ledger) tryCommit(ops []*op) (results []opResult, failedAt int, err err
 			return nil, -1, fmt.Errorf("%w: %v", ErrStorage, err)
 		}
 	}
+	l.wlog.commitMu.Lock() // no read transaction begins until the batch's wallet records are in memory
 	start := time.Now()
 	err = tx.Commit()
 	l.lastCommit = time.Since(start)
 	l.observe(l.lastCommit, len(ops), err)
 	if err != nil {
-		if l.landed(batch) {
+		landed := l.landed(batch)
+		if landed {
+			// Readers may see the batch: keep its wallet records with it, though writes stop here.
+			l.wlog.afterCommit(batch, w.staged, copied)
+		}
+		l.wlog.commitMu.Unlock()
+		if landed {
 			l.failed.Store(true)
 			return nil, -1, fmt.Errorf("%w: %v", ErrOutcomeUnknown, err)
 		}
 		return nil, -1, fmt.Errorf("%w: commit: %v", ErrStorage, err)
 	}
+	l.wlog.afterCommit(batch, w.staged, copied)
+	l.wlog.commitMu.Unlock()
 	l.batchSeq = batch
 	l.durable.Store(batch)
 	l.wakeOutbox()
@@ -660,9 +694,28 @@ func (l *Ledger) observe(d time.Duration, n int, err error) {
 	}
 }
 
-// view runs fn in a read-only transaction. After Close it returns ErrClosed, like the writes.
+// view runs fn in a read-only transaction, which sees the wallet log's records as of its batch (walletlog.go).
+// After Close it returns ErrClosed, like the writes.
 func (l *Ledger) view(fn func(r *rtx) error) error {
-	return l.viewTx(func(tx *bolt.Tx) error { return fn(newRtx(tx)) })
+	g := l.wlog
+	g.commitMu.RLock()
+	g.readers.Add(1)
+	defer g.readers.Add(-1)
+	tx, err := l.db.Begin(false)
+	g.commitMu.RUnlock()
+	if err != nil {
+		if errors.Is(err, berrors.ErrDatabaseNotOpen) {
+			return ErrClosed
+		}
+		return err
+	}
+	defer func() { _ = tx.Rollback() }()
+	r := newRtx(tx)
+	r.wl = g
+	if v := r.meta.Get(keyBatch); len(v) == 8 {
+		r.snap = binary.BigEndian.Uint64(v)
+	}
+	return fn(r)
 }
 
 // storedRequest reads requestId id's record in a read transaction of its own that opens the requests bucket

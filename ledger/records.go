@@ -152,6 +152,12 @@ type rtx struct {
 	requests *bolt.Bucket
 	txns     *bolt.Bucket
 	credits  *bolt.Bucket
+
+	// Wallet records are in the wallets bucket or, newer, in the wallet log (walletlog.go). A reader sees the log's
+	// records as of its snapshot batch; the writer sees the last committed ones and its own batch's (staged).
+	wl     *walletLog
+	snap   uint64
+	staged map[string][]byte // the writer's: records this batch changed, by id
 }
 
 func newRtx(tx *bolt.Tx) *rtx {
@@ -177,6 +183,7 @@ type wtx struct {
 
 func newWtx(tx *bolt.Tx, l *Ledger, batch uint64) *wtx {
 	w := &wtx{rtx: newRtx(tx), l: l, batch: batch, now: l.now()}
+	w.wl, w.staged = l.wlog, map[string][]byte{}
 	// The journal only ever appends (NextSequence keys): full pages, where bbolt's default splits them half full.
 	w.journal.FillPercent = 1.0
 	return w
@@ -205,15 +212,60 @@ func (r *rtx) wallet(id string) (*walletRecord, error) {
 	if id == "" {
 		return nil, nil
 	}
-	raw := r.wallets.Get([]byte(id))
+	raw := r.walletRaw(id)
 	if raw == nil {
 		return nil, nil
 	}
 	return decodeWallet(id, raw)
 }
 
+// walletRaw is the stored record of wallet id, nil when there is none (see rtx.wl).
+func (r *rtx) walletRaw(id string) []byte {
+	switch {
+	case r.staged != nil:
+		if raw, ok := r.staged[id]; ok {
+			return raw
+		}
+		if raw := r.wl.latest(id); raw != nil {
+			return raw
+		}
+	case r.wl != nil:
+		if raw := r.wl.at(id, r.snap); raw != nil {
+			return raw
+		}
+	}
+	return r.wallets.Get([]byte(id))
+}
+
+// forEachWallet calls fn with every wallet's record, in a reader: those of the wallets bucket in id order (the log's
+// where it has a newer one), then those only the log has, in id order.
+func (r *rtx) forEachWallet(fn func(id string, raw []byte) error) error {
+	err := r.wallets.ForEach(func(k, v []byte) error {
+		if r.wl != nil {
+			if raw := r.wl.at(string(k), r.snap); raw != nil {
+				v = raw
+			}
+		}
+		return fn(string(k), v)
+	})
+	if err != nil || r.wl == nil {
+		return err
+	}
+	for _, id := range r.wl.idsAt(r.snap) {
+		if r.wallets.Get([]byte(id)) != nil {
+			continue
+		}
+		if err := fn(id, r.wl.at(id, r.snap)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// putWallet stages rec: the commit appends it to the wallet log (walletlog.go).
 func (w *wtx) putWallet(rec *walletRecord) error {
-	return w.wallets.Put([]byte(rec.ID), encodeWallet(rec))
+	w.staged[rec.ID] = encodeWallet(rec)
+	return nil
 }
 
 func txnKey(ns byte, ref string) []byte {
