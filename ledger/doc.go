@@ -11,6 +11,12 @@
 // operations before it in the same batch), commits with fsync, and only then returns to the callers. A caller
 // that got an answer therefore holds a durable outcome. NoSync is never set.
 //
+// Wallet records: a commit appends the wallet records its batch changed to the wallet log, in the same transaction
+// as the journal entries they reflect, instead of rewriting them in the wallets bucket (a random page of a large
+// tree for every debit); the wallets bucket catches up in rounds, and a wallet's record is its newest log value if
+// it has one. Open rebuilds the log's pending records; read transactions see them as of their own batch
+// (walletlog.go).
+//
 // Idempotency: a switch message is remembered under its requestId (fingerprint plus the exact response bytes the
 // caller rendered inside the transaction) and under its transactionReference (the transaction and its decision).
 // A repeated requestId returns the stored bytes; a repeated transactionReference is never executed twice. Replay
