@@ -72,8 +72,10 @@ type walletLog struct {
 	perCommit  int    // wallets copied per commit in this round
 	roundStart uint64 // the first batch of this round: log values before it are superseded when todo is done
 	pruneBelow uint64 // log values of batches before this one are superseded, and deleted a few per commit
-	untrimmed  map[string]uint64
-	round      int // commits per round (walletRoundCommits; tests shorten it)
+	// untrimmed: wallets whose older versions are kept because a reader was open, with the batch that last copied
+	// the wallet into the wallets bucket (0: not copied since); trimmed after the first commit with no reader open.
+	untrimmed map[string]uint64
+	round     int // commits per round (walletRoundCommits; tests shorten it)
 }
 
 func newWalletLog(round int) *walletLog {
