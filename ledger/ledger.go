@@ -333,7 +333,10 @@ func (l *Ledger) init(existed bool) error {
 					return err
 				}
 			}
-			return tx.Bucket(bucketMeta).Put(keyFormat, []byte(formatID))
+			if err := tx.Bucket(bucketMeta).Put(keyFormat, []byte(formatID)); err != nil {
+				return err
+			}
+			return l.wlog.load(tx, 0)
 		}
 		switch got := string(meta.Get(keyFormat)); got {
 		case formatID:
@@ -357,15 +360,14 @@ func (l *Ledger) init(existed bool) error {
 		if v := meta.Get(keyBatch); len(v) == 8 {
 			l.batchSeq = binary.BigEndian.Uint64(v)
 		}
-		return nil
+		// In this transaction, so that a damaged log value refuses the file before anything is written to it. A
+		// format-1 file has an empty log until its upgrade (below) is done.
+		return l.wlog.load(tx, l.batchSeq)
 	})
-	if err == nil && upgrade {
-		err = upgradeV1(l.db)
-	}
-	if err != nil {
+	if err != nil || !upgrade {
 		return err
 	}
-	return l.db.View(func(tx *bolt.Tx) error { return l.wlog.load(tx, l.batchSeq) })
+	return upgradeV1(l.db)
 }
 
 // Close stops taking operations, lets the writer finish and commit everything already queued, and closes the

@@ -85,13 +85,7 @@ func TestWalletLogKeepsRecordsOutOfTheBucket(t *testing.T) {
 	l := openTest(t, withNoSync())
 	// A round copies at least one pending wallet per commit: with one debit per commit to 40 wallets in turn, the
 	// last debited ones are still in the log alone at the end.
-	var ids []string
-	for i := range 40 {
-		id := fmt.Sprintf("w%02d", i)
-		ids = append(ids, id)
-		mustWallet(t, l, id, "566", 0)
-		mustCredit(t, l, id, 10_000)
-	}
+	ids := makeWallets(t, l, "w", 40, 10_000)
 	for i := range 80 {
 		mustDebit(t, l, dreq(fmt.Sprintf("q%d", i), fmt.Sprintf("d%d", i), ids[i%40], 100, 0), nil)
 	}
@@ -141,13 +135,7 @@ func TestWalletLogKeepsRecordsOutOfTheBucket(t *testing.T) {
 // newest record within two rounds, and log values older than a finished round are deleted.
 func TestWalletLogRoundsCopyAndPrune(t *testing.T) {
 	l := openTest(t, withNoSync(), withOptions(Options{walletRound: 3}))
-	var ids []string
-	for i := range 12 {
-		id := fmt.Sprintf("w%02d", i)
-		ids = append(ids, id)
-		mustWallet(t, l, id, "566", 0)
-		mustCredit(t, l, id, 10_000)
-	}
+	ids := makeWallets(t, l, "w", 12, 10_000)
 	for i := range 60 {
 		mustDebit(t, l, dreq(fmt.Sprintf("q%d", i), fmt.Sprintf("d%d", i), ids[i%12], 10, 0), nil)
 	}
@@ -239,13 +227,7 @@ func TestWalletLogSnapshots(t *testing.T) {
 // commit; every one of them must balance.
 func TestWalletLogAuditsUnderLoad(t *testing.T) {
 	l := openTest(t, withNoSync(), withOptions(Options{walletRound: 1}))
-	var ids []string
-	for i := range 8 {
-		id := fmt.Sprintf("w%d", i)
-		ids = append(ids, id)
-		mustWallet(t, l, id, "566", 0)
-		mustCredit(t, l, id, 1_000_000)
-	}
+	ids := makeWallets(t, l, "w", 8, 1_000_000)
 	var wg sync.WaitGroup
 	var debits atomic.Int64
 	stop := make(chan struct{})
@@ -373,4 +355,58 @@ func TestWalletLogCopiesIDs(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestWalletLogDamagedValueRefused: a wallet log value that does not parse, or holds a record that does not decode,
+// makes Open refuse the file (ErrCorrupt) without writing to it, and CheckFile refuse it too: a damaged record must
+// never read as a wallet.
+func TestWalletLogDamagedValueRefused(t *testing.T) {
+	damages := map[string]func([]byte) []byte{
+		"truncated":         func(v []byte) []byte { return v[:len(v)-3] },
+		"trailing byte":     func(v []byte) []byte { return append(v, 0x01) },
+		"record of version": func(v []byte) []byte { v[1+int(v[0])+1] = 0x7f; return v }, // the first record's version byte
+	}
+	for name, damage := range damages {
+		t.Run(name, func(t *testing.T) {
+			l := openTest(t, withNoSync(), withoutAudit())
+			makeWallets(t, l, "w", 3, 1_000)
+			path := l.path
+			if err := l.Close(); err != nil {
+				t.Fatal(err)
+			}
+			db, err := bolt.Open(path, 0o600, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = db.Update(func(tx *bolt.Tx) error {
+				k, v := tx.Bucket(bucketWalletLog).Cursor().Last()
+				if k == nil {
+					return fmt.Errorf("the wallet log is empty")
+				}
+				return tx.Bucket(bucketWalletLog).Put(append([]byte(nil), k...), damage(append([]byte(nil), v...)))
+			})
+			if cerr := db.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			openRefused(t, path, ErrCorrupt)
+			if _, err := CheckFile(bg, path, 0); err == nil {
+				t.Errorf("CheckFile accepted a damaged wallet log value")
+			}
+		})
+	}
+}
+
+// makeWallets opens n wallets prefix00, prefix01, ... in 566, each credited with balance, and returns their ids.
+func makeWallets(t *testing.T, l *testLedger, prefix string, n int, balance int64) []string {
+	t.Helper()
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("%s%02d", prefix, i)
+		mustWallet(t, l, ids[i], "566", 0)
+		mustCredit(t, l, ids[i], balance)
+	}
+	return ids
 }
