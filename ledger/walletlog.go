@@ -41,9 +41,11 @@ var bucketWalletLog = []byte("walletlog") // batch (8 bytes, big endian) -> the 
 // Longer rounds let more debits share a wallet's copy and keep more values in the log and more records in memory.
 const walletRoundCommits = 2048
 
-// walletPendingSoftMax: with more pending wallets than this, a round copies 32 times as fast (memory and Open's
-// replay of the log stay bounded when, say, a million wallets are created in a row).
-const walletPendingSoftMax = 1 << 16
+// walletPendingSoftMax: with more pending wallets than this at its start, a round is shorter in proportion, so that
+// the records held in memory (~150 bytes each) and Open's replay of the log stay bounded when, say, a million wallets
+// are created in a row. Debits spread evenly over a million wallets at 10,000 a second leave ~70,000 pending per
+// round: below it, so their copies stay spread over the round's commits. A variable for the tests.
+var walletPendingSoftMax = 1 << 17
 
 // walletPruneMax bounds the superseded log values one commit deletes.
 const walletPruneMax = 64
@@ -166,8 +168,8 @@ func (g *walletLog) startRound(start uint64) {
 	g.next = 0
 	g.roundStart = start
 	round := g.round
-	if len(g.pending) > walletPendingSoftMax {
-		round = max(1, round/32)
+	if n := len(g.pending); n > walletPendingSoftMax {
+		round = max(1, int(int64(round)*int64(walletPendingSoftMax)/int64(n)))
 	}
 	g.perCommit = max(1, (len(g.todo)+round-1)/round)
 }

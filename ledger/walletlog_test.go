@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -409,4 +410,32 @@ func makeWallets(t *testing.T, l *testLedger, prefix string, n int, balance int6
 		mustCredit(t, l, ids[i], balance)
 	}
 	return ids
+}
+
+// TestWalletLogRoundLength: a round spreads its wallets over walletRoundCommits commits, and over proportionally
+// fewer once more than walletPendingSoftMax are pending.
+func TestWalletLogRoundLength(t *testing.T) {
+	defer func(v int) { walletPendingSoftMax = v }(walletPendingSoftMax)
+	walletPendingSoftMax = 1000
+	for _, tc := range []struct{ pending, round, perCommit int }{
+		{0, 100, 1},
+		{10, 100, 1},  // at least one a commit
+		{250, 100, 3}, // 250 over 100 commits
+		{1000, 100, 10},
+		{4000, 100, 160}, // 4x the soft maximum: rounds of 25 commits
+		{100000, 100, 100000},
+	} {
+		g := newWalletLog(tc.round)
+		for i := range tc.pending {
+			g.pending[fmt.Sprint(i)] = struct{}{}
+		}
+		g.startRound(7)
+		if g.perCommit != tc.perCommit || len(g.todo) != tc.pending || g.roundStart != 7 || g.next != 0 {
+			t.Errorf("%d pending, rounds of %d: %d a commit (want %d), todo %d, start %d, next %d", tc.pending, tc.round,
+				g.perCommit, tc.perCommit, len(g.todo), g.roundStart, g.next)
+		}
+		if !slices.IsSorted(g.todo) {
+			t.Errorf("%d pending: todo is not sorted", tc.pending)
+		}
+	}
 }
