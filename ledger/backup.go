@@ -2,7 +2,6 @@ package ledger
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -79,12 +78,7 @@ func CheckFile(ctx context.Context, path string, timeout time.Duration) (AuditRe
 		return AuditReport{}, fmt.Errorf("check %s: %w", path, err)
 	}
 	l := &Ledger{db: db, wlog: newWalletLog(0)}
-	err = db.View(func(tx *bolt.Tx) error {
-		if v := tx.Bucket(bucketMeta).Get(keyBatch); len(v) == 8 {
-			l.batchSeq = binary.BigEndian.Uint64(v)
-		}
-		return l.wlog.load(tx, l.batchSeq)
-	})
+	err = db.View(func(tx *bolt.Tx) error { return l.wlog.load(tx, lastBatch(tx)) })
 	if err != nil {
 		return AuditReport{}, fmt.Errorf("check %s: %w", path, err)
 	}

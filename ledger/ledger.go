@@ -357,9 +357,7 @@ func (l *Ledger) init(existed bool) error {
 				return err
 			}
 		}
-		if v := meta.Get(keyBatch); len(v) == 8 {
-			l.batchSeq = binary.BigEndian.Uint64(v)
-		}
+		l.batchSeq = lastBatch(tx)
 		// In this transaction, so that a damaged log value refuses the file before anything is written to it. A
 		// format-1 file has an empty log until its upgrade (below) is done.
 		return l.wlog.load(tx, l.batchSeq)
@@ -683,8 +681,7 @@ func (l *Ledger) tryCommit(ops []*op) (results []opResult, failedAt int, err err
 func (l *Ledger) landed(batch uint64) bool {
 	landed := true
 	_ = l.db.View(func(tx *bolt.Tx) error {
-		v := tx.Bucket(bucketMeta).Get(keyBatch)
-		landed = len(v) == 8 && binary.BigEndian.Uint64(v) >= batch
+		landed = lastBatch(tx) >= batch
 		return nil
 	})
 	return landed
@@ -713,11 +710,16 @@ func (l *Ledger) view(fn func(r *rtx) error) error {
 	}
 	defer func() { _ = tx.Rollback() }()
 	r := newRtx(tx)
-	r.wl = g
-	if v := r.meta.Get(keyBatch); len(v) == 8 {
-		r.snap = binary.BigEndian.Uint64(v)
-	}
+	r.wl, r.snap = g, lastBatch(tx)
 	return fn(r)
+}
+
+// lastBatch is the number of the last batch committed as tx sees the file, 0 before the first.
+func lastBatch(tx *bolt.Tx) uint64 {
+	if v := tx.Bucket(bucketMeta).Get(keyBatch); len(v) == 8 {
+		return binary.BigEndian.Uint64(v)
+	}
+	return 0
 }
 
 // storedRequest reads requestId id's record in a read transaction of its own that opens the requests bucket
