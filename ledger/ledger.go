@@ -703,10 +703,7 @@ func (l *Ledger) view(fn func(r *rtx) error) error {
 	tx, err := l.db.Begin(false)
 	g.commitMu.RUnlock()
 	if err != nil {
-		if errors.Is(err, berrors.ErrDatabaseNotOpen) {
-			return ErrClosed
-		}
-		return err
+		return closedAs(err)
 	}
 	defer func() { _ = tx.Rollback() }()
 	r := newRtx(tx)
@@ -724,18 +721,17 @@ func lastBatch(tx *bolt.Tx) uint64 {
 
 // storedRequest reads requestId id's record in a read transaction of its own that opens the requests bucket
 // alone: the look-up a switch message makes before it goes to the writer (every fresh debit pays it) needs none of
-// the other buckets newRtx opens. nil when there is none.
+// the other buckets newRtx opens, nor view's wallet snapshot (it reads no wallet). nil when there is none.
 func (l *Ledger) storedRequest(id string) (rec *requestRecord, err error) {
-	err = l.viewTx(func(tx *bolt.Tx) error {
+	err = l.db.View(func(tx *bolt.Tx) error {
 		rec, err = requestIn(tx.Bucket(bucketRequests), id)
 		return err
 	})
-	return rec, err
+	return rec, closedAs(err)
 }
 
-// viewTx runs fn in a read-only bbolt transaction; after Close it returns ErrClosed. view and storedRequest share it.
-func (l *Ledger) viewTx(fn func(tx *bolt.Tx) error) error {
-	err := l.db.View(fn)
+// closedAs turns bbolt's "database not open" into ErrClosed: reads after Close fail like the writes.
+func closedAs(err error) error {
 	if errors.Is(err, berrors.ErrDatabaseNotOpen) {
 		return ErrClosed
 	}
