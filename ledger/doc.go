@@ -51,7 +51,8 @@
 // Files: only a missing file becomes a new ledger. Open refuses, and never writes to, a file that is not a bbolt
 // database (an error), a bbolt database without walletgate's format marker (ErrNotLedger), or a damaged one: empty
 // (0 bytes), shorter than its meta page says, or failing bbolt's consistency check (ErrCorrupt). A file held by
-// another process fails after Options.OpenTimeout.
+// another process fails after Options.OpenTimeout. OpenContext gives up when its context ends before the first
+// write, also in the middle of the consistency check (minutes on a large file), with nothing written.
 //
 // Outbox: with Options.Route set, every new switch decision that partners must hear about (a debit approved or
 // declined, a reversal that moved money, a lien debit that moved money or was declined) writes one outbox record

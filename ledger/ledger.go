@@ -106,6 +106,15 @@ type Options struct {
 
 	// walletRound lets tests shorten the wallet log's rounds (walletlog.go). Default walletRoundCommits.
 	walletRound int
+
+	// open lets tests hold OpenContext in its consistency check, or act just before its first write.
+	open openHooks
+}
+
+// openHooks are OpenContext's test hooks.
+type openHooks struct {
+	check      func() // called in the consistency check's read transaction, before the check (existing files only)
+	beforeInit func() // called after the check, just before OpenContext looks at ctx a last time and writes
 }
 
 // DefaultFillWait is Options.FillWait when unset, tuned with `walletgate loadgen` (README, "Performance").
@@ -167,7 +176,31 @@ var errWritesFailing = fmt.Errorf("%w: writes are failing", ErrStorage)
 // Open opens (or creates) the ledger file at path and starts its writer. Only a missing file is created; an existing
 // file that is empty (0 bytes), is not a bbolt database, or is a bbolt database without walletgate's format marker is
 // refused and never rewritten. When another process holds the file, Open fails after Options.OpenTimeout.
+//
+// Open is OpenContext with a context that never ends: it waits for the whole consistency check, however long.
 func Open(path string, opts Options) (*Ledger, error) {
+	return OpenContext(context.Background(), path, opts)
+}
+
+// OpenContext is Open that gives up when ctx ends before anything is written to the file, so that a process asked
+// to stop during a long start-up (the consistency check of an existing file reads every page: minutes on a ledger
+// of tens of GB from a cold page cache) stops promptly instead of after the check.
+//
+// ctx is looked at when OpenContext starts, while the consistency check runs, and once more just before the first
+// write (the transaction that checks the format marker, upgrades an older format and loads the wallet log). From
+// that write on, ctx is ignored: OpenContext finishes opening (that transaction is all or nothing) and returns the
+// Ledger. When ctx ends first, OpenContext returns at once an error that wraps ctx.Err() (so errors.Is(err,
+// context.Canceled) holds) and has written nothing: an existing file is left byte for byte as it was. For a missing
+// path nothing is created when ctx has ended at the start; when it ends later, the new file bbolt created is left
+// as an empty bbolt database, which the next Open lays out as a new ledger. The wait for a lock held by another
+// process (Options.OpenTimeout) is not cut short.
+//
+// bbolt's check cannot be interrupted, so when ctx ends during it, the check goes on in a goroutine that OpenContext
+// leaves behind: it only reads, and when it ends it closes the file, which releases the file lock (as does the
+// process's exit, whichever comes first). Until then another Open of the same file waits for the lock as it would
+// for another process. Its result is dropped: a damaged file is reported by the next Open. When ctx never ends,
+// OpenContext is exactly Open.
+func OpenContext(ctx context.Context, path string, opts Options) (*Ledger, error) {
 	if opts.OpenTimeout <= 0 {
 		opts.OpenTimeout = 3 * time.Second
 	}
@@ -180,6 +213,9 @@ func Open(path string, opts Options) (*Ledger, error) {
 	now := opts.Now
 	if now == nil {
 		now = time.Now
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("ledger open %s: %w", path, abandoned("before opening the file", err))
 	}
 	if dir := filepath.Dir(path); dir != "" {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -212,13 +248,16 @@ func Open(path string, opts Options) (*Ledger, error) {
 	}
 	trim := newMapTrim(path, opts.MapTrim, opts.mapTrim)
 	if existed {
-		stopTrim := trim.during() // checkFile maps every page of the file
-		err := checkFile(db)
-		stopTrim()
-		if err != nil {
-			_ = db.Close()
+		if err := checkFileContext(ctx, db, trim, opts.open.check); err != nil {
 			return nil, fmt.Errorf("ledger open %s: %w", path, err)
 		}
+	}
+	if opts.open.beforeInit != nil {
+		opts.open.beforeInit()
+	}
+	if err := ctx.Err(); err != nil { // nothing has written to the file yet (but bbolt's creation of a new one)
+		_ = db.Close()
+		return nil, fmt.Errorf("ledger open %s: %w", path, abandoned("before the first write", err))
 	}
 	l := &Ledger{
 		db:      db,
@@ -294,12 +333,45 @@ func checkLength(path string) error {
 	return nil
 }
 
+// abandoned is OpenContext's error when ctx ended at stage, before anything was written to the file.
+func abandoned(stage string, ctxErr error) error {
+	return fmt.Errorf("abandoned %s, nothing written: %w", stage, ctxErr)
+}
+
+// checkFileContext runs checkFile, with the map trim around it, in a goroutine of its own, and waits for it or for
+// ctx to end. On ctx's end it returns at once an error that wraps ctx.Err() and leaves the goroutine behind: bbolt's
+// check cannot be interrupted, and db.Close would wait for its read transaction. That goroutine stops the trim when
+// the check ends (until then nothing can remap the file: no read-write transaction runs) and closes db, which
+// releases the file lock. Otherwise it returns checkFile's result, with the trim stopped and, on a failure, db
+// closed. hook, when set, is called in the check's read transaction before the check (tests).
+func checkFileContext(ctx context.Context, db *bolt.DB, trim *mapTrim, hook func()) error {
+	stopTrim := trim.during() // checkFile maps every page of the file
+	done := make(chan error, 1)
+	go func() { done <- checkFile(db, hook) }()
+	select {
+	case err := <-done:
+		stopTrim()
+		if err != nil {
+			_ = db.Close()
+		}
+		return err
+	case <-ctx.Done():
+		go func() {
+			<-done // dropped: the file was only read, and the next Open checks it again
+			stopTrim()
+			_ = db.Close()
+		}()
+		return abandoned("during the consistency check", ctx.Err())
+	}
+}
+
 // checkFile runs bbolt's consistency check over every page of an existing file before anything writes to it, so a
 // damaged ledger is refused as it is (and can be restored or examined) rather than used until a read trips over it.
 // It reads the whole file once, and its bookkeeping (bbolt keeps a map entry for every page: ~200 MB of heap on a
 // 16.5 GB ledger) is garbage once it returns: it goes back to the OS at once, not at the collector's next cycle,
-// which a server with a small live heap may not reach for a long time.
-func checkFile(db *bolt.DB) (err error) {
+// which a server with a small live heap may not reach for a long time. hook, when set, is called in the read
+// transaction before the check (tests).
+func checkFile(db *bolt.DB, hook func()) (err error) {
 	defer debug.FreeOSMemory()
 	defer func() {
 		if p := recover(); p != nil {
@@ -307,6 +379,9 @@ func checkFile(db *bolt.DB) (err error) {
 		}
 	}()
 	return db.View(func(tx *bolt.Tx) error {
+		if hook != nil {
+			hook()
+		}
 		var first error
 		for cerr := range tx.Check() { // drain: the check goroutine sends every problem it finds
 			if first == nil {
