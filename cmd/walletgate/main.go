@@ -143,15 +143,22 @@ type app struct {
 
 // runServer opens the ledger, starts both listeners and blocks until ctx ends; then it stops accepting, lets
 // in-flight requests finish and their commits land, closes the ledger and returns nil. ready, when set, is called
-// once both listeners accept.
+// once both listeners accept. When ctx ends while the ledger is being opened (its consistency check reads the whole
+// file: minutes on a large ledger), the start-up is given up before anything is written to the file and runServer
+// returns nil too, without calling ready: a stop asked for is not a failure.
 func runServer(ctx context.Context, cfg *config, keys *mac.Keys, log *zap.Logger, ready func(*app) error) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := server.NewMetrics(reg)
 
 	parts := newPartners(cfg.Partners, log, reg)
-	l, err := ledger.Open(cfg.DB, ledger.Options{Observer: metrics, Route: parts.route(), LienTTL: cfg.LienTTL})
+	l, err := ledger.OpenContext(ctx, cfg.DB, ledger.Options{Observer: metrics, Route: parts.route(), LienTTL: cfg.LienTTL})
 	if err != nil {
+		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+			log.Info("stopped during start-up, before the ledger was open: nothing was written to it",
+				zap.String("db", cfg.DB), zap.NamedError("reason", err))
+			return nil
+		}
 		return err
 	}
 	closeLedger := sync.OnceValue(l.Close)
