@@ -369,7 +369,8 @@ func checkFileContext(ctx context.Context, db *bolt.DB, trim *mapTrim, hook func
 // damaged ledger is refused as it is (and can be restored or examined) rather than used until a read trips over it.
 // It reads the whole file once, and its bookkeeping (bbolt keeps a map entry for every page: ~200 MB of heap on a
 // 16.5 GB ledger) is garbage once it returns: it goes back to the OS at once, not at the collector's next cycle,
-// which a server with a small live heap may not reach for a long time. hook, when set, is called in the read
+// which a server with a small live heap may not reach for a long time. The kernel reads ahead around the check's page
+// faults, and the file's pages leave the page cache when it ends (readAround). hook, when set, is called in the read
 // transaction before the check (tests).
 func checkFile(db *bolt.DB, hook func()) (err error) {
 	defer debug.FreeOSMemory()
@@ -379,6 +380,8 @@ func checkFile(db *bolt.DB, hook func()) (err error) {
 		}
 	}()
 	return db.View(func(tx *bolt.Tx) error {
+		restore := readAround(db)
+		defer restore(true)
 		if hook != nil {
 			hook()
 		}

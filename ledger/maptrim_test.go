@@ -119,7 +119,8 @@ func commitSmall(t testing.TB, l *Ledger) {
 // resident in the process's page tables.
 type mapping struct {
 	size, rss int64
-	count     int // mappings of the file found (bbolt keeps one)
+	count     int      // mappings of the file found (bbolt keeps one)
+	flags     []string // the last mapping's VmFlags ("rr": MADV_RANDOM)
 }
 
 func ledgerMapping(t testing.TB, path string) mapping {
@@ -158,6 +159,9 @@ func readMapping(path string) (mapping, error) {
 				m.size += int64(h.end - h.start)
 			}
 			continue
+		}
+		if rest, ok := bytes.CutPrefix(line, []byte("VmFlags:")); ok && in {
+			m.flags = strings.Fields(string(rest))
 		}
 		if rest, ok := bytes.CutPrefix(line, []byte("Rss:")); ok && in {
 			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(string(rest)), " kB"), 10, 64)
