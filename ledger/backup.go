@@ -63,6 +63,10 @@ func CheckFile(ctx context.Context, path string, timeout time.Duration) (AuditRe
 	}
 	defer db.Close()
 	err = db.View(func(tx *bolt.Tx) error {
+		// A copy just taken is usually in the page cache, and a read-only file is never remapped: the read-ahead
+		// stays until the check ends and the cache is left as it is for the audit that follows.
+		restore := readAround(db)
+		defer restore(false)
 		var problems []error
 		for err := range tx.Check() {
 			if len(problems) < 5 {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"unsafe"
 
+	bolt "go.etcd.io/bbolt"
 	"golang.org/x/sys/unix"
 )
 
@@ -103,4 +104,43 @@ func residentShare(t testing.TB, path string) float64 {
 		in += int(v & 1)
 	}
 	return float64(in) / float64(len(vec))
+}
+
+// TestReadAroundRestoreKeepsCache checks readAround's other use, CheckFile's (a backup file opened read-only):
+// restore(false) puts bbolt's MADV_RANDOM back and leaves the file's pages in the page cache for the audit.
+func TestReadAroundRestoreKeepsCache(t *testing.T) {
+	l := openTest(t)
+	putBulk(t, l.Ledger, 0, 500)
+	if err := l.Ledger.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := openReadOnly(l.path, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := os.ReadFile(l.path); err != nil {
+		t.Fatal(err)
+	}
+	before := residentShare(t, l.path)
+	err = db.View(func(*bolt.Tx) error {
+		restore := readAround(db)
+		if m := ledgerMapping(t, l.path); slices.Contains(m.flags, "rr") {
+			t.Errorf("read-only mapping after readAround: VmFlags %v, want no rr", m.flags)
+		}
+		restore(false)
+		if m := ledgerMapping(t, l.path); !slices.Contains(m.flags, "rr") {
+			t.Errorf("read-only mapping after restore(false): VmFlags %v, want rr", m.flags)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after := residentShare(t, l.path); after < before {
+		t.Errorf("restore(false) dropped pages from the page cache: %.2f of the file resident, %.2f before", after, before)
+	}
+	if _, err := CheckFile(bg, l.path, 0); err != nil {
+		t.Errorf("CheckFile: %v", err)
+	}
 }
