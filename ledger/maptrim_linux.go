@@ -65,8 +65,8 @@ func (s *linuxMapSys) drop() error {
 	if err != nil {
 		return err
 	}
-	if _, _, errno := syscall.Syscall(syscall.SYS_MADVISE, start, end-start, syscall.MADV_DONTNEED); errno != 0 {
-		return fmt.Errorf("map trim: madvise: %w", errno)
+	if err := madvise(start, end, syscall.MADV_DONTNEED); err != nil {
+		return fmt.Errorf("map trim: madvise: %w", err)
 	}
 	return nil
 }

@@ -45,7 +45,8 @@ func readAround(db *bolt.DB) (restore func(dropCache bool)) {
 	}
 }
 
-// madvise advises the range [start, end), passed as plain numbers as in linuxMapSys.drop.
+// madvise advises the range [start, end) of a mapping. The range goes to the syscall as plain numbers: it is never
+// turned into a Go pointer.
 func madvise(start, end uintptr, advice int) error {
 	if _, _, errno := syscall.Syscall(syscall.SYS_MADVISE, start, end-start, uintptr(advice)); errno != 0 {
 		return errno
