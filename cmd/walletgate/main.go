@@ -22,6 +22,7 @@ import (
 	"os"
 	"os/signal"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -141,9 +142,10 @@ type app struct {
 	opsAddr    net.Addr
 }
 
-// runServer opens the ledger, starts both listeners and blocks until ctx ends; then it stops accepting, lets
-// in-flight requests finish and their commits land, closes the ledger and returns nil. ready, when set, is called
-// once both listeners accept. When ctx ends while the ledger is being opened (its consistency check reads the whole
+// runServer starts the ops listener (which answers /readyz 503 until the ledger is open), opens the ledger, starts
+// the switch listener and the full ops API, and blocks until ctx ends; then it stops accepting, lets in-flight
+// requests finish and their commits land, closes the ledger and returns nil. ready, when set, is called once both
+// listeners serve. When ctx ends while the ledger is being opened (its consistency check reads the whole
 // file: minutes on a large ledger), the start-up is given up before anything is written to the file and runServer
 // returns nil too, without calling ready: a stop asked for is not a failure.
 func runServer(ctx context.Context, cfg *config, keys *mac.Keys, log *zap.Logger, ready func(*app) error) error {
@@ -152,8 +154,28 @@ func runServer(ctx context.Context, cfg *config, keys *mac.Keys, log *zap.Logger
 	metrics := server.NewMetrics(reg)
 
 	parts := newPartners(cfg.Partners, log, reg)
-	l, err := ledger.OpenContext(ctx, cfg.DB, ledger.Options{Observer: metrics, Route: parts.route(), LienTTL: cfg.LienTTL})
+
+	// The ops listener answers from the start, since opening a large ledger takes minutes: /healthz 200, /readyz 503
+	// until the ledger is open (server.StartingOps), then the full ops API.
+	opsLn, err := net.Listen("tcp", cfg.OpsListen)
 	if err != nil {
+		return fmt.Errorf("ops listener: %w", err)
+	}
+	ops := &handover{}
+	ops.set(server.StartingOps(reg))
+	opsSrv := server.NewHTTPServer(cfg.OpsListen, ops, log)
+	errc := make(chan error, 2)
+	go func() { errc <- fmt.Errorf("ops listener: %w", opsSrv.Serve(opsLn)) }()
+	shutdownOps := func() {
+		ctx2, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = opsSrv.Shutdown(ctx2)
+	}
+
+	log.Info("opening the ledger", zap.String("db", cfg.DB), zap.String("opsAddr", opsLn.Addr().String()))
+	l, err := openLedger(ctx, cfg.DB, ledger.Options{Observer: metrics, Route: parts.route(), LienTTL: cfg.LienTTL})
+	if err != nil {
+		shutdownOps()
 		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
 			log.Info("stopped during start-up, before the ledger was open: nothing was written to it",
 				zap.String("db", cfg.DB), zap.NamedError("reason", err))
@@ -163,6 +185,8 @@ func runServer(ctx context.Context, cfg *config, keys *mac.Keys, log *zap.Logger
 	}
 	closeLedger := sync.OnceValue(l.Close)
 	defer func() { _ = closeLedger() }()
+	defer shutdownOps() // on a return before the shutdown below; it runs before the ledger closes
+
 	var movements server.Movements // stays a nil interface without BestCash
 	bestCashFlows := parts.movements(l)
 	if bestCashFlows != nil {
@@ -185,16 +209,10 @@ func runServer(ctx context.Context, cfg *config, keys *mac.Keys, log *zap.Logger
 	if err != nil {
 		return fmt.Errorf("switch listener: %w", err)
 	}
-	opsLn, err := net.Listen("tcp", cfg.OpsListen)
-	if err != nil {
-		_ = switchLn.Close()
-		return fmt.Errorf("ops listener: %w", err)
-	}
+	ops.set(srv.Ops())
 	switchSrv := server.NewHTTPServer(cfg.Listen, srv.Switch(), log)
-	opsSrv := server.NewHTTPServer(cfg.OpsListen, srv.Ops(), log)
 	switchSrv.TLSConfig = tc
 
-	errc := make(chan error, 2)
 	go func() {
 		var err error
 		if tc != nil {
@@ -204,7 +222,6 @@ func runServer(ctx context.Context, cfg *config, keys *mac.Keys, log *zap.Logger
 		}
 		errc <- fmt.Errorf("switch listener: %w", err)
 	}()
-	go func() { errc <- fmt.Errorf("ops listener: %w", opsSrv.Serve(opsLn)) }()
 
 	log.Info("walletgate started", append(cfg.fields(), zap.String("switchAddr", switchLn.Addr().String()),
 		zap.String("opsAddr", opsLn.Addr().String()), zap.Bool("tls", cfg.TLSCert != ""),
@@ -250,6 +267,16 @@ func runServer(ctx context.Context, cfg *config, keys *mac.Keys, log *zap.Logger
 	log.Info("walletgate stopped")
 	return runErr
 }
+
+// openLedger is ledger.OpenContext; tests stand in a slow open.
+var openLedger = ledger.OpenContext
+
+// handover is the ops listener's handler: server.StartingOps while the ledger opens, then the full ops API.
+type handover struct{ h atomic.Pointer[http.Handler] }
+
+func (o *handover) set(h http.Handler) { o.h.Store(&h) }
+
+func (o *handover) ServeHTTP(w http.ResponseWriter, r *http.Request) { (*o.h.Load()).ServeHTTP(w, r) }
 
 // ShutdownTimeout bounds how long a SIGTERM waits for requests in flight.
 const ShutdownTimeout = 30 * time.Second
