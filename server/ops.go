@@ -42,18 +42,14 @@ func apiErr(status int, code, format string, args ...any) *apiError {
 func (s *Server) newOpsRouter(g MetricsGatherer) *echo.Echo {
 	e := newEcho()
 	e.HTTPErrorHandler = s.opsErrorHandler
-	e.GET("/healthz", func(c echo.Context) error {
-		return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
-	})
+	e.GET("/healthz", healthz)
 	e.GET("/readyz", func(c echo.Context) error {
 		if err := s.store.Ready(); err != nil {
-			return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "not ready", "reason": err.Error()})
+			return notReady(c, err.Error())
 		}
 		return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
 	})
-	if g != nil {
-		e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(g, promhttp.HandlerOpts{})))
-	}
+	serveMetrics(e, g)
 	if s.adminToken == nil {
 		return e // CONTRACT 2: without a token the admin API is off (404)
 	}
@@ -69,6 +65,21 @@ func (s *Server) newOpsRouter(g MetricsGatherer) *echo.Echo {
 	s.partnerRoutes(a)
 	s.mountPprof(e)
 	return e
+}
+
+// healthz is GET /healthz: the process is up (CONTRACT 4).
+func healthz(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) }
+
+// notReady is GET /readyz's 503.
+func notReady(c echo.Context, reason string) error {
+	return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "not ready", "reason": reason})
+}
+
+// serveMetrics serves the registry g on GET /metrics; nil: no route.
+func serveMetrics(e *echo.Echo, g MetricsGatherer) {
+	if g != nil {
+		e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(g, promhttp.HandlerOpts{})))
+	}
 }
 
 // requireToken checks "Authorization: Bearer <token>" in constant time (hashing both sides first, so not even the

@@ -4,7 +4,6 @@ import (
 	"net/http"
 
 	"github.com/labstack/echo/v4"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // startingReason is /readyz's reason while the ledger opens.
@@ -17,15 +16,9 @@ const startingReason = "starting: the ledger is being opened and checked"
 // caller serves Ops in its place once the ledger is open.
 func StartingOps(g MetricsGatherer) http.Handler {
 	e := newEcho()
-	e.GET("/healthz", func(c echo.Context) error {
-		return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
-	})
-	e.GET("/readyz", func(c echo.Context) error {
-		return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "not ready", "reason": startingReason})
-	})
-	if g != nil {
-		e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(g, promhttp.HandlerOpts{})))
-	}
+	e.GET("/healthz", healthz)
+	e.GET("/readyz", func(c echo.Context) error { return notReady(c, startingReason) })
+	serveMetrics(e, g)
 	e.RouteNotFound("/*", func(c echo.Context) error {
 		ae := apiErr(http.StatusServiceUnavailable, "storage_unavailable",
 			"the ledger is still opening; try again once /readyz answers 200")
