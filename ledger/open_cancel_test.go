@@ -66,6 +66,19 @@ func wantUnlocked(t *testing.T, path string) {
 	_ = db.Close()
 }
 
+// wantAbandoned fails the test unless OpenContext returned an error wrapping want (closing the ledger it got
+// otherwise); situation says what should have stopped it.
+func wantAbandoned(t *testing.T, l *Ledger, err error, want error, situation string) {
+	t.Helper()
+	if err == nil {
+		_ = l.Close()
+		t.Fatal("OpenContext succeeded " + situation)
+	}
+	if !errors.Is(err, want) {
+		t.Errorf("OpenContext = %v, want %v", err, want)
+	}
+}
+
 // TestOpenContextCancelDuringCheck holds OpenContext in the consistency check of an existing ledger (inside the
 // check's read transaction, as a long check is, so that closing the file would wait) and cancels its context:
 // OpenContext must return promptly with context.Canceled and the file unchanged. The abandoned check holds
@@ -170,13 +183,7 @@ func TestOpenContextCancelledBefore(t *testing.T) {
 			want error
 		}{{cancelled, context.Canceled}, {expired, context.DeadlineExceeded}} {
 			l, err := OpenContext(c.ctx, filepath.Join(dir, "data", "ledger.db"), Options{})
-			if err == nil {
-				_ = l.Close()
-				t.Fatal("OpenContext succeeded with a context that had ended")
-			}
-			if !errors.Is(err, c.want) {
-				t.Errorf("OpenContext = %v, want %v", err, c.want)
-			}
+			wantAbandoned(t, l, err, c.want, "with a context that had ended")
 			if _, err := os.Stat(filepath.Join(dir, "data")); !errors.Is(err, os.ErrNotExist) {
 				t.Fatalf("OpenContext created the ledger's directory (stat: %v)", err)
 			}
@@ -188,13 +195,7 @@ func TestOpenContextCancelledBefore(t *testing.T) {
 		before := fileHash(t, path)
 		opts := Options{open: openHooks{check: func() { t.Error("the consistency check ran") }}}
 		l, err := OpenContext(cancelled, path, opts)
-		if err == nil {
-			_ = l.Close()
-			t.Fatal("OpenContext succeeded with a cancelled context")
-		}
-		if !errors.Is(err, context.Canceled) {
-			t.Errorf("OpenContext = %v, want context.Canceled", err)
-		}
+		wantAbandoned(t, l, err, context.Canceled, "with a cancelled context")
 		t.Logf("OpenContext: %v", err)
 		if fileHash(t, path) != before {
 			t.Fatal("OpenContext changed the file")
@@ -216,13 +217,7 @@ func TestOpenContextCancelBeforeFirstWrite(t *testing.T) {
 		var checked atomic.Bool
 		opts := Options{open: openHooks{check: func() { checked.Store(true) }, beforeInit: cancel}}
 		l, err := OpenContext(ctx, path, opts)
-		if err == nil {
-			_ = l.Close()
-			t.Fatal("OpenContext succeeded after its context was cancelled before the first write")
-		}
-		if !errors.Is(err, context.Canceled) {
-			t.Errorf("OpenContext = %v, want context.Canceled", err)
-		}
+		wantAbandoned(t, l, err, context.Canceled, "after its context was cancelled before the first write")
 		if !checked.Load() {
 			t.Error("the consistency check did not run")
 		}
@@ -238,13 +233,7 @@ func TestOpenContextCancelBeforeFirstWrite(t *testing.T) {
 		ctx, cancel := context.WithCancel(bg)
 		defer cancel()
 		l, err := OpenContext(ctx, path, Options{open: openHooks{beforeInit: cancel}})
-		if err == nil {
-			_ = l.Close()
-			t.Fatal("OpenContext succeeded after its context was cancelled before the first write")
-		}
-		if !errors.Is(err, context.Canceled) {
-			t.Errorf("OpenContext = %v, want context.Canceled", err)
-		}
+		wantAbandoned(t, l, err, context.Canceled, "after its context was cancelled before the first write")
 		tl := openTest(t, withPath(path))
 		mustWallet(t, tl, "w1", "566", 0)
 		mustCredit(t, tl, "w1", 700)
